@@ -1,0 +1,95 @@
+// The only file that includes pybind11: validate, release the GIL, call the kernel table.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "ggufpy/cpu_features.h"
+#include "ggufpy/dispatch.h"
+#include "ggufpy/kernels.h"
+
+namespace py = pybind11;
+using namespace ggufpy;
+
+namespace {
+
+using u16_array = py::array_t<uint16_t, py::array::c_style>;
+
+// Accept a C-contiguous array of 2-byte elements (uint16, float16, or raw uint8 bytes of even length)
+// and view it as uint16 without copying.
+py::array as_u16(const py::array & a, const char * what) {
+    if (!(a.flags() & py::array::c_style))
+        throw py::value_error(std::string(what) + ": expected a C-contiguous array");
+    const py::dtype dt = a.dtype();
+    if (dt.itemsize() == 2) return a.attr("view")(py::dtype("<u2"));
+    if (dt.itemsize() == 1 && dt.kind() == 'u') {
+        if (a.nbytes() % 2) throw py::value_error(std::string(what) + ": byte length must be even, got " +
+                                                  std::to_string(a.nbytes()));
+        return a.attr("reshape")(-1).attr("view")(py::dtype("<u2"));
+    }
+    throw py::type_error(std::string(what) + ": expected uint16/float16 (or uint8 bytes), got dtype " +
+                         std::string(py::str(dt)));
+}
+
+template <typename Fn>
+py::array_t<float> convert_u16(Fn fn, const py::array & src, const char * what) {
+    py::array h = as_u16(src, what);
+    py::array_t<float> out(h.request().shape);
+    const auto * in = static_cast<const uint16_t *>(h.data());
+    float * dst = out.mutable_data();
+    const size_t n = (size_t)h.size();
+    {
+        py::gil_scoped_release release;
+        fn(in, dst, n);
+    }
+    return out;
+}
+
+struct Kernels {
+    const kernel_table * t;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+    m.doc() = "ggufpy native kernels (use through ggufpy.quants._native)";
+
+    py::class_<Kernels>(m, "Kernels")
+        .def_property_readonly("isa", [](const Kernels & k) { return std::string(k.t->isa); })
+        .def("fp16_to_fp32",
+             [](const Kernels & k, const py::array & src) { return convert_u16(k.t->fp16_to_fp32, src, "fp16_to_fp32"); },
+             py::arg("src"), "Decode IEEE half bits to float32 (exact; NaN payloads kept).")
+        .def("bf16_to_fp32",
+             [](const Kernels & k, const py::array & src) { return convert_u16(k.t->bf16_to_fp32, src, "bf16_to_fp32"); },
+             py::arg("src"), "Decode bfloat16 bits to float32 (exact).")
+        .def("__repr__", [](const Kernels & k) { return std::string("<ggufpy._native.Kernels isa=") + k.t->isa + ">"; });
+
+    m.def("kernels", [](py::object isa) {
+        if (isa.is_none()) return Kernels{&default_kernels()};
+        const std::string name = py::cast<std::string>(isa);
+        const kernel_table * t = get_kernels(name);
+        if (!t) throw py::value_error("ISA '" + name + "' is not available here; available: " +
+                                      std::string(py::str(py::cast(available_isas()))));
+        return Kernels{t};
+    }, py::arg("isa") = py::none(), "Kernel table for an ISA (default: the chosen one).");
+    m.def("cpu_features", &cpu_feature_names, "CPU feature flags detected at run time.");
+    m.def("compiled_isas", &compiled_isas);
+    m.def("available_isas", &available_isas);
+    m.def("default_isa", []() { return std::string(default_kernels().isa); });
+    m.def("default_isa_error", &default_isa_error, "Why a GGUFPY_ISA override was ignored ('' if it was not).");
+#ifdef GGUFPY_CUDA
+    m.attr("cuda_compiled") = true;
+#else
+    m.attr("cuda_compiled") = false;
+#endif
+    m.attr("compiler") = std::string(
+#if defined(__clang__)
+        "clang " __clang_version__
+#elif defined(__GNUC__)
+        "gcc " __VERSION__
+#else
+        "unknown"
+#endif
+    );
+}

@@ -1,0 +1,81 @@
+// One kernel_table per ISA, registered only if compiled in AND runnable on this CPU
+// (torchao's compile-time + runtime gate). GGUFPY_ISA=generic|avx2|avx512|neon forces one.
+#include "ggufpy/dispatch.h"
+
+#include <cstdlib>
+
+#include "ggufpy/cpu_features.h"
+
+namespace ggufpy {
+
+static const kernel_table k_generic = {"generic", fp16_to_fp32_row_generic, bf16_to_fp32_row_generic};
+#if defined(GGUFPY_HAVE_X86)
+static const kernel_table k_avx2 = {"avx2", fp16_to_fp32_row_avx2, bf16_to_fp32_row_avx2};
+static const kernel_table k_avx512 = {"avx512", fp16_to_fp32_row_avx512, bf16_to_fp32_row_avx512};
+#endif
+#if defined(GGUFPY_HAVE_NEON)
+static const kernel_table k_neon = {"neon", fp16_to_fp32_row_neon, bf16_to_fp32_row_neon};
+#endif
+
+struct entry {
+    const kernel_table * table;
+    bool (*runnable)(const cpu_features &);
+};
+
+static const entry k_entries[] = {
+    {&k_generic, [](const cpu_features &) { return true; }},
+#if defined(GGUFPY_HAVE_X86)
+    {&k_avx2, [](const cpu_features & f) { return f.avx2 && f.fma && f.f16c; }},
+    {&k_avx512, [](const cpu_features & f) {
+         return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx2 && f.fma && f.f16c;
+     }},
+#endif
+#if defined(GGUFPY_HAVE_NEON)
+    {&k_neon, [](const cpu_features & f) { return f.neon; }},
+#endif
+};
+
+std::vector<std::string> compiled_isas() {
+    std::vector<std::string> out;
+    for (const entry & e : k_entries) out.emplace_back(e.table->isa);
+    return out;
+}
+
+std::vector<std::string> available_isas() {
+    std::vector<std::string> out;
+    for (const entry & e : k_entries)
+        if (e.runnable(get_cpu_features())) out.emplace_back(e.table->isa);
+    return out;
+}
+
+const kernel_table * get_kernels(const std::string & isa) {
+    for (const entry & e : k_entries)
+        if (isa == e.table->isa && e.runnable(get_cpu_features())) return e.table;
+    return nullptr;
+}
+
+struct choice {
+    const kernel_table * table;
+    std::string error;
+};
+
+static choice choose() {
+    const char * env = std::getenv("GGUFPY_ISA");
+    const kernel_table * best = &k_generic;
+    for (const entry & e : k_entries)
+        if (e.runnable(get_cpu_features())) best = e.table;
+    if (env == nullptr || *env == '\0' || std::string(env) == "auto") return {best, ""};
+    const kernel_table * forced = get_kernels(env);
+    if (forced) return {forced, ""};
+    return {best, std::string("GGUFPY_ISA=") + env + " is not available on this CPU/build"};
+}
+
+static const choice & chosen() {
+    static const choice c = choose();
+    return c;
+}
+
+const kernel_table & default_kernels() { return *chosen().table; }
+std::string default_isa_error() { return chosen().error; }
+
+}  // namespace ggufpy
