@@ -16,6 +16,7 @@ Tensor data is never read at open: ``tensor.data`` is a view into the memory map
 
 from __future__ import annotations
 
+import builtins
 import mmap
 import os
 import struct
@@ -195,7 +196,7 @@ class GGUFReader:
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        with open(self.path, "rb") as f:
+        with builtins.open(self.path, "rb") as f:
             self.file_size = os.fstat(f.fileno()).st_size
             if self.file_size == 0:
                 raise GGUFFormatError(f"{self.path}: file is empty, expected a GGUF header (24+ bytes)")

@@ -30,6 +30,7 @@ from .constants import (
     GGML_MAX_DIMS,
     GGUF_DEFAULT_ALIGNMENT,
     GGUF_MAGIC,
+    GGUF_SUPPORTED_VERSIONS,
     GGUF_VERSION,
     PLAIN_DTYPES,
     QUANT_SIZES,
@@ -149,11 +150,15 @@ class GGUFWriter:
         arch: written first as ``general.architecture`` when given.
         alignment: data alignment; written as ``general.alignment`` when not the default 32.
         overwrite: replace an existing ``path`` (refused by default).
+        version: 3 (default) or 2 (same layout; only to reproduce v2 inputs byte for byte).
     """
 
     def __init__(self, path: str | os.PathLike, arch: str | None = None, *, alignment: int | None = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, version: int = GGUF_VERSION):
         self.path = os.fspath(path)
+        if version not in GGUF_SUPPORTED_VERSIONS:
+            raise GGUFFormatError(f"cannot write GGUF version {version}; supported: {GGUF_SUPPORTED_VERSIONS}")
+        self.version = version
         self.overwrite = overwrite
         if not overwrite and os.path.exists(self.path):
             raise FileExistsError(f"{self.path} exists; pass overwrite=True (CLI: --force) to replace it")
@@ -270,7 +275,7 @@ class GGUFWriter:
 
     def header_bytes(self) -> bytes:
         """Everything before the data section (including its padding when there are tensors)."""
-        out = [GGUF_MAGIC, struct.pack("<IQQ", GGUF_VERSION, len(self._tensors), len(self._kv))]
+        out = [GGUF_MAGIC, struct.pack("<IQQ", self.version, len(self._tensors), len(self._kv))]
         for key, (vtype, value, elem_type) in self._kv.items():
             out.append(_encode_string(key) + struct.pack("<I", vtype) + encode_value(vtype, value, elem_type))
         offset = 0
@@ -356,3 +361,17 @@ class GGUFWriter:
             raise GGUFFormatError(f"{General.ALIGNMENT} must be UINT32, got {vtype.name}")
         if not isinstance(value, (int, np.integer)) or value <= 0 or value & (value - 1):
             raise GGUFFormatError(f"{General.ALIGNMENT} must be a power of two, got {value!r}")
+
+
+def writer_from(reader, path: str | os.PathLike, *, overwrite: bool = False) -> GGUFWriter:
+    """A writer pre-filled with every KV record and tensor of an open ``GGUFReader``, in file order.
+
+    Writing it unchanged reproduces a contiguously laid-out v3 input byte for byte; add, or build a
+    new writer from ``reader.metadata.fields()``, to edit.
+    """
+    w = GGUFWriter(path, overwrite=overwrite, version=reader.version)
+    for f in reader.metadata.fields():
+        w.add_key_value(f.key, f.value, f.type, f.elem_type)
+    for t in reader.tensors:
+        w.add_tensor(t.name, t.data, ggml_type=t.type, ne=t.ne)
+    return w

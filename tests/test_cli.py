@@ -1,0 +1,61 @@
+"""The ggufpy command, run as users run it (subprocess) and in-process for exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from ggufpy.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ggufpy", *args], capture_output=True, text=True)
+
+
+def test_info():
+    r = run("info", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["native"] is True and info["isa"] in info["available_isas"]
+    assert "generic" in info["compiled_isas"]
+
+
+def test_inspect_text(smollm2_path):
+    r = run("inspect", str(smollm2_path))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "architecture   llama" in out
+    assert "134.52M in 272 tensors" in out
+    assert "MOSTLY_Q4_1" in out
+    assert "Q4_1           210" in out
+    assert "gpt2 / smollm, 49152 tokens, 48900 merges" in out
+
+
+def test_inspect_json_and_tensors(smollm2_path):
+    r = run("inspect", str(smollm2_path), "--json", "--tensors")
+    s = json.loads(r.stdout)
+    assert s["n_tensors"] == 272 and len(s["tensors"]) == 272
+    assert s["tensor_types"]["Q8_0"]["tensors"] == 1
+    assert s["hyperparameters"]["llama.block_count"] == 30
+    assert s["tokenizer"]["eos_token"] == {"id": 2, "text": "<|im_end|>"}
+    first = s["tensors"][0]
+    assert first["name"] == "token_embd.weight" and first["shape"] == [49152, 576] and first["type"] == "Q8_0"
+
+
+def test_inspect_default_model_is_fetched(smollm2_path):
+    r = run("inspect")
+    assert r.returncode == 0 and "SmolLM2-135M-Instruct.Q4_1.gguf" in r.stdout
+
+
+def test_missing_file_one_line(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "nope.gguf")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No such file" in err
+
+
+def test_fetch_list_and_unknown(capsys):
+    assert main(["fetch", "--list"]) == 0
+    assert "smollm2-135m-instruct-q4_1" in capsys.readouterr().out
+    assert main(["fetch", "nope"]) == 2
+    assert "unknown artifact 'nope'" in capsys.readouterr().err
