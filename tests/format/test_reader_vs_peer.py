@@ -25,9 +25,15 @@ def _our_value(value):
     return value
 
 
-def test_metadata_equals_gguf_py(real_gguf):
+def test_records_equal_gguf_py(real_gguf):
+    """One test per file: gguf-py takes seconds to open the big vocabularies, so open it once."""
     ours = GGUFReader(real_gguf)
     peer = gguf.GGUFReader(real_gguf)
+    _check_metadata(ours, peer)
+    _check_tensors(ours, peer)
+
+
+def _check_metadata(ours, peer):
     assert list(ours.metadata) == [k for k in peer.fields if not k.startswith("GGUF.")]
     for key, pf in peer.fields.items():
         if key.startswith("GGUF."):  # gguf-py's pseudo-fields for the header
@@ -44,9 +50,7 @@ def test_metadata_equals_gguf_py(real_gguf):
         assert ours.data_offset == peer.data_offset
 
 
-def test_tensors_equal_gguf_py(real_gguf):
-    ours = GGUFReader(real_gguf)
-    peer = gguf.GGUFReader(real_gguf)
+def _check_tensors(ours, peer):
     assert [t.name for t in ours.tensors] == [t.name for t in peer.tensors]
     for t, pt in zip(ours.tensors, peer.tensors):
         assert list(t.ne) == pt.shape.tolist(), t.name
