@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .format.constants import GGUFValueType, LlamaFileType, TokenType
+from .format.constants import PRIVATE_TYPES, GGUFValueType, LlamaFileType, TokenType
 from .format.keys import General, Tokenizer
 from .format.reader import GGUFReader
 
@@ -107,7 +107,7 @@ def summarize(reader: GGUFReader, *, tensors: bool = False) -> dict[str, Any]:
             f.key: _short(f) for f in fields
             if not f.key.startswith(("general.", "tokenizer.")) and not (arch and f.key.startswith(arch + "."))
         },
-        "ggufpy_only": False,  # no ggufpy-private tensor types exist yet
+        "ggufpy_only": sorted({t.type.name for t in reader.tensors if t.type in PRIVATE_TYPES}),
     }
     if tensors:
         out["tensors"] = [
@@ -149,7 +149,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  file type      {s['file_type']}",
     ]
     if s["ggufpy_only"]:
-        lines.append("  NOTE           uses ggufpy-private tensor types: only ggufpy can read this file")
+        lines.append(f"  NOTE           ggufpy-only file: tensor types {', '.join(s['ggufpy_only'])} are ggufpy-private; "
+                     "llama.cpp cannot load it")
     if s["tensor_types"]:
         lines.append("  tensor types   type       tensors       params        size")
         for name, row in s["tensor_types"].items():

@@ -113,6 +113,18 @@ class GGMLType(IntEnum):
     NVFP4 = 40
     Q1_0 = 41
     Q2_0 = 42
+    # ---- ggufpy-private types (see GGUFPY_TYPE_BASE): files using them load only in ggufpy ----
+    NF4 = 0x47500001
+    TQ2_64 = 0x47500002
+
+
+# ggufpy-private type ids live at 0x4750_0000 + n ("GP" in the high half-word). ggml's ids are small
+# consecutive integers (43 today) and forks extend them just past GGML_TYPE_COUNT (BitNet took 36-39,
+# which collided with upstream), so a number in the hundreds of millions can never collide; it is below
+# 2**31, so llama.cpp (which reads the field as int32) rejects it cleanly as "invalid type" instead of
+# misreading the bytes as some other layout.
+GGUFPY_TYPE_BASE = 0x47500000
+PRIVATE_TYPES = frozenset({GGMLType.NF4, GGMLType.TQ2_64})
 
 
 # GGMLType -> (block_size in elements, type_size in bytes per block). Removed ids are (0, 0).
@@ -161,6 +173,8 @@ QUANT_SIZES: dict[GGMLType, tuple[int, int]] = {
     GGMLType.NVFP4: (64, 36),
     GGMLType.Q1_0: (128, 18),
     GGMLType.Q2_0: (64, 18),
+    GGMLType.NF4: (64, 36),  # f32 absmax + 32 bytes of 4-bit codes (quants/nf4.py)
+    GGMLType.TQ2_64: (64, 18),  # 16 bytes of 2-bit ternary codes + f16 scale (quants/ternary.py)
 }
 
 # Plain (non-block) types whose bytes are a numpy dtype.

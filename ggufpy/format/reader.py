@@ -350,7 +350,7 @@ class GGUFReader:
         try:
             qtype = GGMLType(raw_type)
         except ValueError:
-            raise GGUFFormatError(f"{where}: unknown ggml type id {raw_type}, expected 0..42") from None
+            raise GGUFFormatError(f"{where}: unknown ggml type id {raw_type}, expected 0..42 or a ggufpy-private id") from None
         block_size, type_size = QUANT_SIZES[qtype]
         if block_size == 0:
             raise GGUFFormatError(f"{where}: type {qtype.name} (id {raw_type}) was removed from ggml and has no layout")

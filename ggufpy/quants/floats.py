@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..format.constants import GGMLType
+from ._base import QuantType
+
 
 def f16_to_f32(h: np.ndarray) -> np.ndarray:
     """(n,) uint16 half bits -> float32."""
@@ -33,3 +36,39 @@ def f32_to_bf16(x: np.ndarray) -> np.ndarray:
     is_nan = (u & 0x7FFFFFFF) > 0x7F800000
     rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
     return np.where(is_nan, (u >> 16) | 0x0040, rounded).astype(np.uint16)
+
+
+class F32(QuantType, qtype=GGMLType.F32):
+    """4 bytes: IEEE binary32, little-endian."""
+
+    @classmethod
+    def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(blocks, dtype="<f4").view(np.uint8).reshape(-1, 4)
+
+    @classmethod
+    def dequantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(blocks).view("<f4").reshape(-1, 1).astype(np.float32)
+
+
+class F16(QuantType, qtype=GGMLType.F16):
+    """2 bytes: IEEE binary16, little-endian (encode: round to nearest even, numpy's cast)."""
+
+    @classmethod
+    def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
+        return f32_to_f16(blocks).view(np.uint8).reshape(-1, 2)
+
+    @classmethod
+    def dequantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
+        return f16_to_f32(np.ascontiguousarray(blocks).view("<u2")).reshape(-1, 1)
+
+
+class BF16(QuantType, qtype=GGMLType.BF16):
+    """2 bytes: the top half of a float32 (encode: ggml's round-to-nearest-even, NaN quieted)."""
+
+    @classmethod
+    def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
+        return f32_to_bf16(blocks).view(np.uint8).reshape(-1, 2)
+
+    @classmethod
+    def dequantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
+        return bf16_to_f32(np.ascontiguousarray(blocks).view("<u2")).reshape(-1, 1)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ggufpy.format.constants import QUANT_SIZES, GGMLType, is_removed, type_name
+from ggufpy.format.constants import GGUFPY_TYPE_BASE, PRIVATE_TYPES, QUANT_SIZES, GGMLType, is_removed, type_name
 
 
 def test_every_id_known():
-    assert [int(t) for t in GGMLType] == list(range(43))
+    assert [int(t) for t in GGMLType if t not in PRIVATE_TYPES] == list(range(43))
+    assert all(int(t) >= GGUFPY_TYPE_BASE and int(t) < 2**31 for t in PRIVATE_TYPES)
     assert set(QUANT_SIZES) == set(GGMLType)
     removed = {t.name for t in GGMLType if is_removed(t)}
     assert removed == {"Q4_2", "Q4_3", "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8"}
