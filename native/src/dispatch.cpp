@@ -4,17 +4,33 @@
 
 #include <cstdlib>
 
+#include "ggufpy/blocks.h"
 #include "ggufpy/cpu_features.h"
 
 namespace ggufpy {
 
-static const kernel_table k_generic = {"generic", fp16_to_fp32_row_generic, bf16_to_fp32_row_generic};
+int type_slot(uint32_t type) {
+    if (type < 43) return (int)type;
+    if (type == T_NF4) return 43;
+    if (type == T_TQ2_64) return 44;
+    return -1;
+}
+
+template <typename... Fill>
+static kernel_table build(const char * isa, Fill... fills) {
+    kernel_table t{};
+    (fills(t), ...);
+    t.isa = isa;
+    return t;
+}
+
+static const kernel_table k_generic = build("generic", fill_generic);
 #if defined(GGUFPY_HAVE_X86)
-static const kernel_table k_avx2 = {"avx2", fp16_to_fp32_row_avx2, bf16_to_fp32_row_avx2};
-static const kernel_table k_avx512 = {"avx512", fp16_to_fp32_row_avx512, bf16_to_fp32_row_avx512};
+static const kernel_table k_avx2 = build("avx2", fill_generic, fill_avx2);
+static const kernel_table k_avx512 = build("avx512", fill_generic, fill_avx2, fill_avx512);
 #endif
 #if defined(GGUFPY_HAVE_NEON)
-static const kernel_table k_neon = {"neon", fp16_to_fp32_row_neon, bf16_to_fp32_row_neon};
+static const kernel_table k_neon = build("neon", fill_generic, fill_neon);
 #endif
 
 struct entry {

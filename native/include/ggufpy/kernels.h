@@ -14,12 +14,30 @@ namespace ggufpy {
 // Row converters: n elements from src to dst.
 using fp16_to_fp32_fn = void (*)(const uint16_t * src, float * dst, size_t n);
 using bf16_to_fp32_fn = void (*)(const uint16_t * src, float * dst, size_t n);
+// Dequantize n elements (a whole number of blocks) of raw block bytes to float32.
+using dequant_row_fn = void (*)(const void * src, float * dst, size_t n);
+
+// Table slot of a type id: ggml ids 0..42 map to themselves, the ggufpy-private ids follow.
+constexpr int N_TYPE_SLOTS = 45;
+int type_slot(uint32_t type);  // -1 if the id has no slot
 
 struct kernel_table {
     const char * isa;               // "generic", "avx2", "avx512", "neon"
     fp16_to_fp32_fn fp16_to_fp32;   // exact, NaN payloads preserved (numpy's rule, not F16C's quieting)
     bf16_to_fp32_fn bf16_to_fp32;   // exact: u32 = h << 16
+    dequant_row_fn dequant[N_TYPE_SLOTS];  // nullptr: no kernel for that type
 };
+
+// Fill a table: the generic one has every kernel; each ISA overrides what it accelerates and keeps
+// the rest (ggml's arch-fallback idea, done with data).
+void fill_generic(kernel_table & t);
+#if defined(GGUFPY_HAVE_X86)
+void fill_avx2(kernel_table & t);
+void fill_avx512(kernel_table & t);
+#endif
+#if defined(GGUFPY_HAVE_NEON)
+void fill_neon(kernel_table & t);
+#endif
 
 // ---- generic (always built) ----
 void fp16_to_fp32_row_generic(const uint16_t * src, float * dst, size_t n);
