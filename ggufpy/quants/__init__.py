@@ -59,10 +59,11 @@ def dequantize(data: np.ndarray, qtype: GGMLType | int, *, reference: bool = Fal
     return out.reshape(*rows, -1)
 
 
-def quantize(x: np.ndarray, qtype: GGMLType | int, **options) -> np.ndarray:
+def quantize(x: np.ndarray, qtype: GGMLType | int, *, reference: bool = False, **options) -> np.ndarray:
     """float32 rows (..., n) with n a multiple of the block size -> uint8 (..., n / block_size * type_size).
 
-    ``options`` go to the type's ``quantize_blocks`` (e.g. ``double_quant=True`` for NF4).
+    ``options`` go to the type's ``quantize_blocks`` (e.g. ``double_quant=True`` for NF4); with options,
+    or ``reference=True``, the numpy reference runs, else the native kernel when there is one (bit-identical).
     """
     cls = get(qtype)
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -70,7 +71,11 @@ def quantize(x: np.ndarray, qtype: GGMLType | int, **options) -> np.ndarray:
         raise ValueError(
             f"{cls.qtype.name}: row length {x.shape[-1] if x.ndim else 0} is not a multiple of its block size {cls.block_size}"
         )
-    out = cls.quantize_blocks(x.reshape(-1, cls.block_size), **options)
+    k = None if reference or options else _native.kernels()
+    if k is not None and k.has_quantize(int(cls.qtype)):
+        out = k.quantize(int(cls.qtype), x.reshape(-1))
+    else:
+        out = cls.quantize_blocks(x.reshape(-1, cls.block_size), **options)
     return out.reshape(*x.shape[:-1], x.shape[-1] // cls.block_size * cls.type_size)
 
 

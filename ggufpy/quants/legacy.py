@@ -54,6 +54,15 @@ def _chunked(method):
 
 
 
+def _block_min(x: np.ndarray) -> np.ndarray:
+    """(n, 32) -> (n, 1) minimum as ggml's loop finds it (``if (v < min) min = v``): the FIRST element
+    with the smallest value, so a zero minimum keeps that element's sign. numpy's ``min`` returns +0
+    or -0 depending on its SIMD reduction order (CPU-dependent), which would make bytes differ by CPU."""
+    mn = x.min(axis=1, keepdims=True)
+    first = np.argmax(x == mn, axis=1)[:, None]  # first index equal to the minimum (all False if NaN)
+    return np.where(np.isnan(mn), mn, np.take_along_axis(x, first, axis=1))
+
+
 def _signed_absmax(blocks: np.ndarray) -> np.ndarray:
     """The element with the largest |x| of each block, the first one on ties (C's strict ``>``). (n, 1)"""
     imax = np.abs(blocks).argmax(axis=1)
@@ -157,7 +166,7 @@ class Q4_1(QuantType, qtype=GGMLType.Q4_1):
     @np.errstate(over="ignore", divide="ignore")  # f16(d) may overflow to inf, as in C
     def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
         x = _check(blocks, 32).astype(np.float32, copy=False)
-        mn = x.min(axis=1, keepdims=True)
+        mn = _block_min(x)
         d = (x.max(axis=1, keepdims=True) - mn) / np.float32(15)
         # (int8_t)((x - min)*id + 0.5f): the value is >= 0, so truncation = floor.
         q = np.trunc((x - mn) * _inverse(d) + np.float32(0.5)).astype(np.uint8)
@@ -227,7 +236,7 @@ class Q5_1(QuantType, qtype=GGMLType.Q5_1):
     @np.errstate(over="ignore", divide="ignore")  # f16(d) may overflow to inf, as in C
     def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
         x = _check(blocks, 32).astype(np.float32, copy=False)
-        mn = x.min(axis=1, keepdims=True)
+        mn = _block_min(x)
         d = (x.max(axis=1, keepdims=True) - mn) / np.float32(31)
         # C has no clamp here ((uint8_t)(v + 0.5f) never exceeds 31); gguf-py clips to 31, a no-op.
         q = np.trunc((x - mn) * _inverse(d) + np.float32(0.5)).astype(np.uint8)

@@ -79,6 +79,33 @@ py::array_t<float> dequantize(const Kernels & k, uint32_t type, const py::array 
     return out;
 }
 
+quantize_row_fn quantize_fn(const Kernels & k, uint32_t type) {
+    const int slot = type_slot(type);
+    return slot < 0 ? nullptr : k.t->quantize[slot];
+}
+
+// float32 (C-contiguous, whole blocks) -> flat raw block bytes (uint8)
+py::array_t<uint8_t> quantize(const Kernels & k, uint32_t type, const py::array & src) {
+    quantize_row_fn fn = quantize_fn(k, type);
+    const block_layout bl = layout_of(type);
+    if (!fn || bl.block_size == 0) throw py::value_error("no native quantizer for type id " + std::to_string(type));
+    if (!py::isinstance<py::array_t<float>>(src))  // native-endian float32 only
+        throw py::type_error("quantize: expected float32, got dtype " + std::string(py::str(src.dtype())));
+    if (!(src.flags() & py::array::c_style)) throw py::value_error("quantize: expected a C-contiguous array");
+    const size_t n = (size_t)src.size();
+    if (n % (size_t)bl.block_size)
+        throw py::value_error("quantize: expected a multiple of the block size " + std::to_string(bl.block_size) +
+                              " elements, got " + std::to_string(n));
+    py::array_t<uint8_t> out((py::ssize_t)(n / bl.block_size * bl.type_size));
+    const float * in = static_cast<const float *>(src.data());
+    void * dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fn(in, dst, n);
+    }
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -95,6 +122,9 @@ PYBIND11_MODULE(_native, m) {
         .def("dequantize", &dequantize, py::arg("type"), py::arg("src"),
              "Raw blocks of ggml/ggufpy type id `type` (uint8) to flat float32.")
         .def("has_dequantize", [](const Kernels & k, uint32_t type) { return dequant_fn(k, type) != nullptr; })
+        .def("quantize", &quantize, py::arg("type"), py::arg("src"),
+             "float32 (C-contiguous, a whole number of blocks) to flat raw blocks (uint8) of type id `type`.")
+        .def("has_quantize", [](const Kernels & k, uint32_t type) { return quantize_fn(k, type) != nullptr; })
         .def("__repr__", [](const Kernels & k) { return std::string("<ggufpy._native.Kernels isa=") + k.t->isa + ">"; });
 
     m.def("kernels", [](py::object isa) {

@@ -34,9 +34,17 @@ def same_bits(got: np.ndarray, want: np.ndarray) -> None:
 def test_quantize_matches_golden(name):
     g = load(name)
     q = quants.quantize(g["x"], GGMLType[name])
+    want = g["q"].copy()
+    if name in ("Q4_1", "Q5_1"):
+        # gguf-py's x.min() gave +0 or -0 for the zero minimum m of the signed-zero blocks in numpy's SIMD
+        # reduction order (CPU-dependent); ggml's C and our reference take the first zero: ignore that bit.
+        signed = g["case"] == "signed_zeros"
+        q = q.copy()
+        q[signed, 3] &= 0x7F
+        want[signed, 3] &= 0x7F
     for case in np.unique(g["case"]):  # per case, so a failure names the input that broke
         rows = g["case"] == case
-        np.testing.assert_array_equal(q[rows], g["q"][rows], err_msg=f"{name} {case}")
+        np.testing.assert_array_equal(q[rows], want[rows], err_msg=f"{name} {case}")
     same_bits(quants.dequantize(g["q"], GGMLType[name], reference=True), g["y"])
 
 

@@ -16,6 +16,9 @@ using fp16_to_fp32_fn = void (*)(const uint16_t * src, float * dst, size_t n);
 using bf16_to_fp32_fn = void (*)(const uint16_t * src, float * dst, size_t n);
 // Dequantize n elements (a whole number of blocks) of raw block bytes to float32.
 using dequant_row_fn = void (*)(const void * src, float * dst, size_t n);
+// Quantize n float32 elements (a whole number of blocks) to raw block bytes; bit-identical to the numpy
+// reference's quantize_blocks (which equals ggml's quantize_row_*_ref).
+using quantize_row_fn = void (*)(const float * src, void * dst, size_t n);
 
 // Table slot of a type id: ggml ids 0..42 map to themselves, the ggufpy-private ids follow.
 constexpr int N_TYPE_SLOTS = 45;
@@ -26,11 +29,13 @@ struct kernel_table {
     fp16_to_fp32_fn fp16_to_fp32;   // exact, NaN payloads preserved (numpy's rule, not F16C's quieting)
     bf16_to_fp32_fn bf16_to_fp32;   // exact: u32 = h << 16
     dequant_row_fn dequant[N_TYPE_SLOTS];  // nullptr: no kernel for that type
+    quantize_row_fn quantize[N_TYPE_SLOTS];  // nullptr: no kernel for that type
 };
 
 // Fill a table: the generic one has every kernel; each ISA overrides what it accelerates and keeps
 // the rest (ggml's arch-fallback idea, done with data).
 void fill_generic(kernel_table & t);
+void fill_generic_quantize(kernel_table & t);  // the quantizers of fill_generic (generic/quantize.cpp)
 #if defined(GGUFPY_HAVE_X86)
 void fill_avx2(kernel_table & t);
 void fill_avx512(kernel_table & t);
@@ -42,12 +47,20 @@ void fill_neon(kernel_table & t);
 // ---- generic (always built) ----
 void fp16_to_fp32_row_generic(const uint16_t * src, float * dst, size_t n);
 void bf16_to_fp32_row_generic(const uint16_t * src, float * dst, size_t n);
+// Quantizers a SIMD kernel falls back to for blocks it does not handle itself (e.g. NaN input).
+void quantize_row_q8_0_generic(const float * src, void * dst, size_t n);
+void quantize_row_q8_K_generic(const float * src, void * dst, size_t n);
+// float32 -> half bits by numpy's astype(float16) rule (RNE; NaN payload kept, not quieted).
+uint16_t fp32_to_fp16_numpy(float x);
 
 #if defined(GGUFPY_HAVE_X86)
 void fp16_to_fp32_row_avx2(const uint16_t * src, float * dst, size_t n);
 void bf16_to_fp32_row_avx2(const uint16_t * src, float * dst, size_t n);
 void fp16_to_fp32_row_avx512(const uint16_t * src, float * dst, size_t n);
 void bf16_to_fp32_row_avx512(const uint16_t * src, float * dst, size_t n);
+void quantize_row_q8_0_avx512(const float * src, void * dst, size_t n);
+void quantize_row_q8_K_avx512(const float * src, void * dst, size_t n);
+void quantize_row_f16_avx512(const float * src, void * dst, size_t n);
 #endif
 
 #if defined(GGUFPY_HAVE_NEON)

@@ -357,6 +357,7 @@ void fill_generic(kernel_table & t) {
     set(T_MXFP4, dequant_row_mxfp4_generic);
     set(T_NF4, dequant_row_nf4_generic);
     set(T_TQ2_64, dequant_row_tq2_64_generic);
+    fill_generic_quantize(t);
 }
 
 }  // namespace ggufpy

@@ -145,6 +145,9 @@ void fill_avx512(kernel_table & t) {
     t.dequant[type_slot(T_NF4)] = dequant_row_nf4_avx512;
     t.dequant[type_slot(T_F16)] = [](const void * s, float * d, size_t n) { fp16_to_fp32_row_avx512((const uint16_t *)s, d, n); };
     t.dequant[type_slot(T_BF16)] = [](const void * s, float * d, size_t n) { bf16_to_fp32_row_avx512((const uint16_t *)s, d, n); };
+    t.quantize[type_slot(T_Q8_0)] = quantize_row_q8_0_avx512;  // x86_avx512/quantize.cpp
+    t.quantize[type_slot(T_Q8_K)] = quantize_row_q8_K_avx512;
+    t.quantize[type_slot(T_F16)] = quantize_row_f16_avx512;
 }
 
 }  // namespace ggufpy
