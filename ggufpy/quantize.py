@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,10 +57,26 @@ def model_info(reader: GGUFReader) -> "mix.ModelInfo":
     return mix.ModelInfo.from_metadata(reader.metadata)
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for row chunks: the native kernels release the GIL, so chunks run in parallel."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ggufpy-quantize")
+    return _POOL
+
+
 def _encode(t: ReaderTensor, new_type: GGMLType) -> np.ndarray:
-    """Decode ``t`` to float32 rows and encode them as ``new_type`` (raw uint8 rows)."""
+    """Decode ``t`` to float32 rows and encode them as ``new_type`` (raw uint8 rows), rows split across
+    threads. Row chunks are independent, so the bytes do not depend on the split."""
     rows = dequantize(t.data, t.type).reshape(-1, t.ne[0] if t.ne else 1)
-    return quantize(rows, new_type)
+    n_chunks = min(os.cpu_count() or 1, max(1, rows.size // (1 << 20)))
+    if n_chunks == 1:
+        return quantize(rows, new_type)
+    parts = np.array_split(rows, n_chunks)
+    return np.concatenate(list(_pool().map(lambda p: quantize(p, new_type), parts)))
 
 
 def quantize_file(src: str | os.PathLike, dst: str | os.PathLike, target: str, *,

@@ -70,7 +70,18 @@ def bench_quantize(repeat: int) -> None:
                            check=True, capture_output=True)
 
         t_ours, t_peer = best(ours, repeat), best(peer, repeat)
-        print(f"quantize SmolLM2 F32 -> Q4_K (--pure, 30 layers): ggufpy {t_ours:6.2f} s (1 thread), "
+        print(f"quantize SmolLM2 F32 -> Q4_K_M --pure (576-wide rows fall back to Q5_0): ggufpy {t_ours:6.2f} s "
+              f"(threads: all cores), llama-quantize {t_peer:6.2f} s (2 threads), ratio {t_peer / t_ours:5.2f}x")
+
+        # every row a multiple of 256, so every quantized tensor really is Q4_K
+        from gen_golden_mix import Tiny, write_tiny
+
+        wide = Path(tmp) / "wide.gguf"
+        write_tiny(Tiny("llama", 4, 2048, 5632, 32, 4, n_vocab=2048), wide)
+        t_ours = best(lambda: quantize_file(wide, out, "q4_k_m", pure=True, overwrite=True, progress=False), repeat)
+        t_peer = best(lambda: subprocess.run([str(llamacpp_bin("llama-quantize")), "--pure", str(wide), str(out),
+                                              "Q4_K_M", "2"], check=True, capture_output=True), repeat)
+        print(f"quantize 4-layer 2048/5632 F32 model (75M weights) -> Q4_K --pure: ggufpy {t_ours:6.2f} s (all cores), "
               f"llama-quantize {t_peer:6.2f} s (2 threads), ratio {t_peer / t_ours:5.2f}x")
 
 
