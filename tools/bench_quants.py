@@ -81,7 +81,10 @@ def bench_quantize(repeat: int) -> None:
         t_ours = best(lambda: quantize_file(wide, out, "q4_k_m", pure=True, overwrite=True, progress=False), repeat)
         t_peer = best(lambda: subprocess.run([str(llamacpp_bin("llama-quantize")), "--pure", str(wide), str(out),
                                               "Q4_K_M", "2"], check=True, capture_output=True), repeat)
-        print(f"quantize 4-layer 2048/5632 F32 model (75M weights) -> Q4_K --pure: ggufpy {t_ours:6.2f} s (all cores), "
+        import ggufpy
+
+        n = sum(t.n_elements for t in ggufpy.GGUFReader(wide).tensors) / 1e6
+        print(f"quantize 4-layer 2048/5632 F32 model ({n:.0f}M weights) -> Q4_K --pure: ggufpy {t_ours:6.2f} s (all cores), "
               f"llama-quantize {t_peer:6.2f} s (2 threads), ratio {t_peer / t_ours:5.2f}x")
 
 

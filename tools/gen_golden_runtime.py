@@ -15,8 +15,8 @@ Model: SmolLM2-135M-Instruct Q4_1 (``fetch("smollm2-135m-instruct-q4_1")``); tex
 * ``smollm2_greedy.json``: per prompt, the prompt ids and llama.cpp's greedy continuation. ``llama-completion
   --temp 0`` (greedy sampler) ``-no-cnv --no-escape``; the exact ids come from a second identical run with
   ``--prompt-cache F --prompt-cache-all``, whose session file lists every decoded token (the text of both runs
-  must agree). With ``-n 33`` the 33rd token is sampled but never decoded, so 32 ids are recorded; a run that
-  stops at end-of-generation gets the EOS id appended.
+  must agree; the ids' text was also checked by hand to equal the run's output). A run that stops at
+  end-of-generation gets the EOS id appended.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ OUT = ROOT / "tests" / "golden" / "runtime"
 MODEL = "smollm2-135m-instruct-q4_1"
 N_CTX = 512
 N_CHUNKS = 4
-N_PREDICT = 33  # decoded (recorded) tokens: N_PREDICT - 1
+N_PREDICT = 32
 THREADS = "2"
 PROMPTS = [  # (name, prompt, why)
     ("fact", "The capital of France is", "short factual completion"),
@@ -150,6 +150,8 @@ def greedy_golden(model: Path, eos_id: int) -> dict:
         stopped = "[end of text]" in text
         if stopped:
             generated.append(eos_id)
+        if not stopped and len(generated) != N_PREDICT:
+            raise SystemExit(f"{name}: session holds {len(generated)} generated ids, expected {N_PREDICT}")
         cases.append({"name": name, "why": why, "prompt": prompt, "prompt_ids": prompt_ids,
                       "generated_ids": generated, "stopped_at_eos": stopped, "text": text})
         print(f"  {name}: {len(prompt_ids)} prompt ids, {len(generated)} generated", flush=True)
@@ -205,21 +207,17 @@ def check_reference(tokens: list[int], ppl: dict, n_chunks: int) -> dict:
     from ggufpy.runtime.reference import ReferenceModel
 
     reader = ggufpy.open(fetch(MODEL, progress=False))
-    out = {}
-    for act_quant in (False, True):
-        model = ReferenceModel(reader, act_quant=act_quant)
+    parts = []
+    for emulate in (True, False):
+        model = ReferenceModel(reader, emulate_ggml=emulate)
         t0 = time.time()
         res = perplexity(model.logits, tokens, n_ctx=N_CTX, n_chunks=n_chunks, add_bos=False)
-        rel = [o / g - 1 for o, g in zip(res.chunk_ppl, ppl["chunk_ppl"])]
-        out[act_quant] = (res, rel)
-        print(f"reference act_quant={act_quant}: {[round(x, 4) for x in res.chunk_ppl]} "
-              f"(llama.cpp {ppl['chunk_ppl'][:n_chunks]}), rel {[f'{r:+.3%}' for r in rel]}, "
-              f"{time.time() - t0:.0f} s", flush=True)
-    res, rel = out[False]
-    summary = (f"ggufpy's reference (float32, F16 KV) gives {[round(x, 4) for x in res.chunk_ppl]} over "
-               f"{n_chunks} chunks ({', '.join(f'{r:+.2%}' for r in rel)} vs llama.cpp); with act_quant=True "
-               f"{[round(x, 4) for x in out[True][0].chunk_ppl]} ({', '.join(f'{r:+.2%}' for r in out[True][1])}).")
-    return {"summary": summary}
+        rel = ", ".join(f"{o / g - 1:+.2%}" for o, g in zip(res.chunk_ppl, ppl["chunk_ppl"]))
+        line = (f"emulate_ggml={emulate}: {[round(x, 4) for x in res.chunk_ppl]} ({rel} vs llama.cpp), "
+                f"final {res.ppl:.4f} +/- {res.stderr:.5f}")
+        print(f"reference {line}, {time.time() - t0:.0f} s", flush=True)
+        parts.append(line)
+    return {"summary": f"ggufpy's reference over {n_chunks} chunks, " + "; ".join(parts) + "."}
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ How llama.cpp applies a regex list, and how we reproduce it:
    ``[^\\n]+|[\\n]+``; Afmoe's ``\\p{AFMoE_digits}`` too). They only look at code point *flags*
    (letter, number, mark, whitespace) and at a few ASCII characters, so we run an equivalent
    ``re`` pattern over the "collapsed" text below. The equivalences, including the splitters'
-   quirks, are spelled out next to each pattern.
+   quirks, are spelled out next to each pattern. StarCoder's list (digits, then GPT-2) runs as one
+   fused pattern. Kimi-K2's ``\\p{Han}`` splitter is not ported (``UnsupportedTypeError``).
 3. Every other regex goes through ``std::regex``: when it uses ``\\p{..}`` it runs on the collapsed
    text with each ``\\p{X}`` rewritten to ``[<marker of X><ASCII members of X>]``; otherwise on the
    code points with non-ASCII whitespace replaced by ``\\v``. We apply the same rewrite and run
@@ -135,33 +136,33 @@ def cpt_flags(cpt: int) -> int:
 # ---- collapsed text --------------------------------------------------------------------------------
 
 _MARKER = {NUMBER: 0xD1, LETTER: 0xD2, PUNCTUATION: 0xD3, ACCENT_MARK: 0xD4, SYMBOL: 0xD5}
+_TABLE_MAX = 1 << 16  # code points remembered by each translate table before it starts over
 
 
-class _CollapseTable(dict):
-    """``str.translate`` table code point -> marker, filled on first sight of each code point."""
+class _TranslateTable(dict):
+    """``str.translate`` table filled on first sight of each code point (ASCII maps to itself)."""
+
+    def __init__(self, value_of: Callable[[int], int]):
+        super().__init__((c, c) for c in range(0x80))
+        self.value_of = value_of
 
     def __missing__(self, cpt: int) -> int:
-        if cpt < 0x80:
-            value = cpt
-        elif cpt in WHITESPACE_CPTS:
-            value = 0x0B
-        else:
-            value = _MARKER.get(cpt_flags(cpt), 0xD0)
-        self[cpt] = value
+        if len(self) > _TABLE_MAX:
+            for c in [c for c in self if c >= 0x80]:
+                del self[c]
+        value = self[cpt] = self.value_of(cpt)
         return value
 
 
-class _WhitespaceTable(dict):
-    """``str.translate`` table for the ``std::wregex`` path: non-ASCII whitespace -> ``\\v``."""
-
-    def __missing__(self, cpt: int) -> int:
-        value = 0x0B if cpt >= 0x80 and cpt in WHITESPACE_CPTS else cpt
-        self[cpt] = value
-        return value
+def _collapsed_cpt(cpt: int) -> int:
+    if cpt in WHITESPACE_CPTS:
+        return 0x0B
+    return _MARKER.get(cpt_flags(cpt), 0xD0)
 
 
-_COLLAPSE = _CollapseTable({c: c for c in range(0x80)})
-_WS_FOLD = _WhitespaceTable({c: c for c in range(0x80)})
+_COLLAPSE = _TranslateTable(_collapsed_cpt)
+# the ``std::wregex`` view: only non-ASCII whitespace changes, to ``\\v``
+_WS_FOLD = _TranslateTable(lambda cpt: 0x0B if cpt in WHITESPACE_CPTS else cpt)
 
 
 def collapse(text: str) -> str:
@@ -395,7 +396,7 @@ def _collapsed_regex(expr: str) -> str:
 
 # ---- the splitter -------------------------------------------------------------------------------
 
-_COLLAPSED, _WIDE, _RAW = 0, 1, 2  # which view of the text a pass runs on
+_COLLAPSED, _WIDE = 0, 1  # which view of the text a pass runs on: collapsed, or whitespace-folded
 _DIGIT_RUN = re.compile(f"[{_N}]+")
 
 
@@ -439,7 +440,7 @@ class Pretokenizer:
                 self._passes.append((_COLLAPSED, re.compile(_CUSTOM[expr]), True))
             elif expr in (_R_AFMOE_DIGITS, _R_TINY_AYA_DIGITS):
                 self._passes.append((_COLLAPSED, _split_afmoe_digits, False))
-            elif "\\p{Han}" in expr or "\\p{AFMoE" in expr:
+            elif "\\p{Han}" in expr:
                 raise UnsupportedTypeError(f"pre-tokenizer regex {expr!r} needs a llama.cpp splitter ggufpy lacks")
             elif _uses_categories(expr):
                 if any(ord(c) >= 0x80 for c in expr):

@@ -532,7 +532,12 @@ class Tokenizer:
                     out += b"[UNK_BYTE_0x" + c.encode("utf-8").hex().encode() + text.encode("utf-8") + b"]"
             return bytes(out)
         if attr & ATTR_BYTE and self.kind != "wpm":
-            return bytes([int(text[3:5], 16)])
+            value = 0  # strtol(text[3:5], 16): hex digits up to the first other character
+            for c in text[3:5]:
+                if c not in "0123456789abcdefABCDEF":
+                    break
+                value = value * 16 + int(c, 16)
+            return bytes([value])
         return b""
 
     def token_to_piece(self, token: int, *, special: bool = True) -> bytes:
@@ -569,9 +574,17 @@ class Tokenizer:
         return _clean_spaces(text) if self.clean_spaces else text
 
     def detokenize(self, tokens: Sequence[int], *, skip_special: bool = False) -> str:
-        """Text of ``tokens``: ``llama_detokenize`` with ``remove_special = unparse_special``'s opposite
-        of ``skip_special`` (skip: drop a leading BOS/trailing EOS the tokenizer adds and render
-        control tokens as nothing). Invalid UTF-8 becomes U+FFFD."""
+        """Text of ``tokens``, as ``llama_detokenize``.
+
+        Args:
+            tokens: token ids.
+            skip_special: False (the default, like ``common_detokenize``): control tokens render as
+                their text. True: ``remove_special`` (drop the leading BOS / trailing EOS that
+                ``add_special`` adds) and no ``unparse_special`` (control tokens render as nothing).
+
+        Returns:
+            The text; bytes that are not valid UTF-8 become U+FFFD (``detokenize_bytes`` keeps them).
+        """
         raw = self.detokenize_bytes(tokens, remove_special=skip_special, unparse_special=not skip_special)
         return raw.decode("utf-8", errors="replace")
 

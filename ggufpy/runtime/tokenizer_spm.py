@@ -27,6 +27,9 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 
+import numpy as np
+
+from ..errors import GGUFFormatError
 from .pretokenize import ACCENT_MARK, CONTROL, PUNCTUATION, SYMBOL, WHITESPACE, cpt_flags
 
 _CACHE_MAX = 1 << 18  # cached segments; the cache is dropped and refilled past this
@@ -235,9 +238,7 @@ class UGMTokenizer:
     def __init__(self, token_to_id: Mapping[str, int], scores: Sequence[float], attrs: Sequence[int],
                  unk_id: int | None, charsmap: bytes, *, add_space_prefix: bool, remove_extra_whitespaces: bool,
                  escape_whitespaces: bool = True):
-        import numpy as np
-
-        normal, user_defined, unused = 1 << 2, 1 << 4, 1 << 1
+        normal, user_defined, unused = 1 << 2, 1 << 4, 1 << 1  # tokenizer.ATTR_* (no import cycle)
         self.matcher: dict[bytes, int] = {}
         self.user_prefixes: set[bytes] = set()
         min_score = np.float32(np.inf)
@@ -261,13 +262,13 @@ class UGMTokenizer:
         if len(charsmap):
             size = int.from_bytes(charsmap[:4], "little")
             if size + 4 >= len(charsmap):
-                raise_charsmap(f"XCDA blob size {size} leaves no replacements in {len(charsmap)} bytes")
+                raise _charsmap_error(f"XCDA blob size {size} leaves no replacements in {len(charsmap)} bytes")
             self.xcda = np.frombuffer(charsmap[4 : 4 + size - size % 4], dtype="<u4").tolist()
             self.replacements = bytes(charsmap[4 + size :])
 
     def _xcda_node(self, index: int) -> int:
         if index >= len(self.xcda):
-            raise_charsmap(f"XCDA index {index} outside {len(self.xcda)} entries")
+            raise _charsmap_error(f"XCDA index {index} outside {len(self.xcda)} entries")
         return self.xcda[index]
 
     def _normalize_prefix(self, data: bytes, pos: int) -> tuple[bytes, int]:
@@ -296,10 +297,10 @@ class UGMTokenizer:
                     best_off = self._xcda_node(index) & ((1 << 31) - 1)
         if best_len:
             if best_off >= len(self.replacements):
-                raise_charsmap(f"replacement offset {best_off} outside {len(self.replacements)} bytes")
+                raise _charsmap_error(f"replacement offset {best_off} outside {len(self.replacements)} bytes")
             end = self.replacements.find(b"\0", best_off)
             if end == -1:
-                raise_charsmap(f"unterminated replacement at offset {best_off}")
+                raise _charsmap_error(f"unterminated replacement at offset {best_off}")
             return self.replacements[best_off:end], best_len
         n = _utf8_len(data[pos])
         return data[pos : pos + n], n  # input came from a str: always valid UTF-8
@@ -375,7 +376,5 @@ def _utf8_len(lead: int) -> int:
     return (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4)[lead >> 4]
 
 
-def raise_charsmap(what: str) -> None:
-    from ..errors import GGUFFormatError
-
-    raise GGUFFormatError(f"tokenizer.ggml.precompiled_charsmap: {what}")
+def _charsmap_error(what: str) -> GGUFFormatError:
+    return GGUFFormatError(f"tokenizer.ggml.precompiled_charsmap: {what}")

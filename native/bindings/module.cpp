@@ -106,6 +106,69 @@ py::array_t<uint8_t> quantize(const Kernels & k, uint32_t type, const py::array 
     return out;
 }
 
+int slot_or_throw(uint32_t type, const char * what) {
+    const int slot = type_slot(type);
+    if (slot < 0) throw py::value_error(std::string(what) + ": unknown type id " + std::to_string(type));
+    return slot;
+}
+
+const py::array & check_bytes(const py::array & a, const char * what) {
+    if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(what) + ": expected a C-contiguous array");
+    if (a.dtype().kind() != 'u' || a.dtype().itemsize() != 1)
+        throw py::type_error(std::string(what) + ": expected uint8 bytes, got dtype " + std::string(py::str(a.dtype())));
+    return a;
+}
+
+// float32 row(s) -> raw blocks of activation type `type` (the matmul's from_float)
+py::array_t<uint8_t> from_float(const Kernels & k, uint32_t type, const py::array & src) {
+    const from_float_fn fn = k.t->from_float[slot_or_throw(type, "from_float")];
+    const block_layout bl = type == T_F32 ? block_layout{1, 4} : layout_of(type);
+    if (!fn || bl.block_size == 0) throw py::value_error("no activation converter to type id " + std::to_string(type));
+    if (!py::isinstance<py::array_t<float>>(src) || !(src.flags() & py::array::c_style))
+        throw py::type_error("from_float: expected C-contiguous float32, got dtype " + std::string(py::str(src.dtype())));
+    const size_t n = (size_t)src.size();
+    if (n % (size_t)bl.block_size)
+        throw py::value_error("from_float: " + std::to_string(n) + " elements is not a multiple of the block size " +
+                              std::to_string(bl.block_size));
+    py::array_t<uint8_t> out((py::ssize_t)(n / bl.block_size * bl.type_size));
+    const float * in = static_cast<const float *>(src.data());
+    void * dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fn(in, dst, n);
+    }
+    return out;
+}
+
+// rows of weight type `type` (uint8, each n elements) . one activation row (uint8, vec_dot_type) -> float32 per row
+py::array_t<float> vec_dot(const Kernels & k, uint32_t type, const py::array & w, const py::array & a, size_t n) {
+    const int slot = slot_or_throw(type, "vec_dot");
+    const vec_dot_fn fn = k.t->vec_dot[slot];
+    if (!fn) throw py::value_error("no native vec_dot for type id " + std::to_string(type));
+    const uint32_t vdt = k.t->vec_dot_type[slot];
+    const block_layout bw = type == T_F32 ? block_layout{1, 4} : layout_of(type);
+    const block_layout ba = vdt == T_F32 ? block_layout{1, 4} : layout_of(vdt);
+    if (n == 0 || n % (size_t)bw.block_size || n % (size_t)ba.block_size)
+        throw py::value_error("vec_dot: n = " + std::to_string(n) + " is not a positive multiple of the block sizes");
+    const size_t w_row = n / bw.block_size * bw.type_size, a_row = n / ba.block_size * ba.type_size;
+    check_bytes(w, "vec_dot: w");
+    check_bytes(a, "vec_dot: a");
+    if ((size_t)w.nbytes() % w_row || (size_t)a.nbytes() != a_row)
+        throw py::value_error("vec_dot: expected whole weight rows of " + std::to_string(w_row) + " bytes and one " +
+                              std::to_string(a_row) + "-byte activation row, got " + std::to_string(w.nbytes()) +
+                              " and " + std::to_string(a.nbytes()) + " bytes");
+    const size_t rows = (size_t)w.nbytes() / w_row;
+    py::array_t<float> out((py::ssize_t)rows);
+    const auto * wp = static_cast<const uint8_t *>(w.data());
+    const void * ap = a.data();
+    float * dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        for (size_t r = 0; r < rows; ++r) dst[r] = fn(n, wp + r * w_row, ap);
+    }
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -125,6 +188,16 @@ PYBIND11_MODULE(_native, m) {
         .def("quantize", &quantize, py::arg("type"), py::arg("src"),
              "float32 (C-contiguous, a whole number of blocks) to flat raw blocks (uint8) of type id `type`.")
         .def("has_quantize", [](const Kernels & k, uint32_t type) { return quantize_fn(k, type) != nullptr; })
+        .def("vec_dot_type", [](const Kernels & k, uint32_t type) -> py::object {
+            const int slot = type_slot(type);
+            if (slot < 0 || !k.t->vec_dot[slot]) return py::none();
+            return py::int_(k.t->vec_dot_type[slot]);
+        }, py::arg("type"), "Activation type id the matmul of weight type `type` converts to (None: no kernel).")
+        .def("from_float", &from_float, py::arg("type"), py::arg("src"),
+             "float32 activations to raw blocks of activation type id `type` (F32, F16, Q8_0, Q8_1, Q8_K).")
+        .def("vec_dot", &vec_dot, py::arg("type"), py::arg("w"), py::arg("a"), py::arg("n"),
+             "Dot of each n-element weight row (uint8 blocks of type id `type`) with one activation row (uint8 "
+             "blocks of vec_dot_type(type)); float32 per row.")
         .def("__repr__", [](const Kernels & k) { return std::string("<ggufpy._native.Kernels isa=") + k.t->isa + ">"; });
 
     m.def("kernels", [](py::object isa) {

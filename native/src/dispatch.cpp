@@ -1,5 +1,5 @@
 // One kernel_table per ISA, registered only if compiled in AND runnable on this CPU
-// (torchao's compile-time + runtime gate). GGUFPY_ISA=generic|avx2|avx512|neon forces one.
+// (torchao's compile-time + runtime gate). GGUFPY_ISA=generic|avx2|avx512|avx512vnni|neon forces one.
 #include "ggufpy/dispatch.h"
 
 #include <cstdlib>
@@ -24,13 +24,17 @@ static kernel_table build(const char * isa, Fill... fills) {
     return t;
 }
 
-static const kernel_table k_generic = build("generic", fill_generic);
+static const kernel_table k_generic = build("generic", fill_generic, fill_generic_vec_dot);
 #if defined(GGUFPY_HAVE_X86)
-static const kernel_table k_avx2 = build("avx2", fill_generic, fill_avx2);
-static const kernel_table k_avx512 = build("avx512", fill_generic, fill_avx2, fill_avx512);
+static const kernel_table k_avx2 = build("avx2", fill_generic, fill_generic_vec_dot, fill_avx2, fill_avx2_vec_dot);
+static const kernel_table k_avx512 = build("avx512", fill_generic, fill_generic_vec_dot, fill_avx2, fill_avx2_vec_dot,
+                                           fill_avx512, fill_avx512_vec_dot);
+// avx512 plus vpdpbusd dot products (Cascade Lake, Ice Lake, Zen 4 and later).
+static const kernel_table k_avx512vnni = build("avx512vnni", fill_generic, fill_generic_vec_dot, fill_avx2,
+                                               fill_avx2_vec_dot, fill_avx512, fill_avx512_vec_dot, fill_avx512vnni);
 #endif
 #if defined(GGUFPY_HAVE_NEON)
-static const kernel_table k_neon = build("neon", fill_generic, fill_neon);
+static const kernel_table k_neon = build("neon", fill_generic, fill_generic_vec_dot, fill_neon);
 #endif
 
 struct entry {
@@ -44,6 +48,9 @@ static const entry k_entries[] = {
     {&k_avx2, [](const cpu_features & f) { return f.avx2 && f.fma && f.f16c; }},
     {&k_avx512, [](const cpu_features & f) {
          return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx2 && f.fma && f.f16c;
+     }},
+    {&k_avx512vnni, [](const cpu_features & f) {
+         return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx2 && f.fma && f.f16c;
      }},
 #endif
 #if defined(GGUFPY_HAVE_NEON)

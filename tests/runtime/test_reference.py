@@ -24,6 +24,7 @@ from ggufpy.runtime.perplexity import perplexity, token_nll, tokenize_for_perple
 from ggufpy.runtime.reference import (
     ReferenceModel,
     attention,
+    attention_one_row,
     quantize_activations,
     rms_norm,
     rope,
@@ -33,10 +34,12 @@ from tests.tiny_model import N_EMBD, N_HEAD, N_HEAD_KV, N_LAYER, N_VOCAB, write_
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "runtime"
 GREEDY_STEPS = 16
-# A differing greedy token is accepted only as a near tie: our logit for llama.cpp's token within this
-# fraction of our top logit. llama.cpp quantizes activations to Q8 in every matmul and decodes single tokens
-# with F16 flash attention, so its logits differ from any float32 reference by ~1e-2 relative (measured).
-TIE_REL = 1e-2
+# A differing greedy token is accepted only as a near tie: our logit for llama.cpp's token within TIE_NATS of
+# our top logit. Why not 1e-3: each emulated op equals llama.cpp's to ~3e-7 given the same inputs, but float
+# summation-order noise flips F16 and Q8 roundings, and SmolLM2 amplifies those flips to logits that differ
+# by a few percent (measured with llama.cpp's own logits); over 6 prompts x 32 steps the largest gap at a
+# disagreement was 0.22 nats (6 of 192 steps disagree, with or without emulate_ggml).
+TIE_NATS = 0.5
 PPL_REL = 0.005  # per-chunk perplexity vs llama.cpp, first 2 chunks
 
 
@@ -51,7 +54,7 @@ def tiny_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_model(tiny_path):
     with ggufpy.open(tiny_path) as reader:
-        yield ReferenceModel(reader, act_quant=False)
+        yield ReferenceModel(reader, emulate_ggml=False)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +121,7 @@ def test_missing_tensor_named(tiny_path, tmp_path):
 
 def test_tied_output_uses_token_embd(tiny_path, tmp_path):
     with ggufpy.open(_rewrite(tiny_path, tmp_path / "tied.gguf", drop_tensor="output.weight")) as r:
-        m = ReferenceModel(r, act_quant=False)
+        m = ReferenceModel(r, emulate_ggml=False)
         assert m.config.tied_output
         cap: dict = {}
         logits = m.logits([5, 6, 7], capture=cap)
@@ -170,6 +173,21 @@ def test_attention_matches_loop(rng):
             s = 0.3 * (k[: 3 + t + 1, kv].astype(np.float64) @ q[t, h])
             p = np.exp(s - s.max())
             np.testing.assert_allclose(out[t, h], (p / p.sum()) @ v[: 3 + t + 1, kv], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_attention_one_row_kernel(rng, dtype):
+    """ggml's small-batch flash-attention kernel (online softmax, accumulator in the cache's type) against the
+    plain softmax: equal for an F32 cache, within F16 rounding for an F16 one."""
+    n, n_kv, n_head, n_head_kv, d = 3, 9, 4, 2, 16
+    q = rng.standard_normal((n, n_head, d)).astype(np.float32) * 3
+    k = (rng.standard_normal((n_kv, n_head_kv, d)) * 3).astype(dtype)
+    v = rng.standard_normal((n_kv, n_head_kv, d)).astype(dtype)
+    got = attention_one_row(q, k, v, q_pos0=6, scale=0.25)
+    qq = q.astype(dtype).astype(np.float32)  # the kernel multiplies by Q converted to K's type
+    want = attention(qq, k.astype(np.float32), v.astype(np.float32), q_pos0=6, scale=0.25)
+    tol = 1e-6 if dtype == np.float32 else 4e-3
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("vdt", [GGMLType.Q8_0, GGMLType.Q8_1, GGMLType.Q8_K])
@@ -250,10 +268,10 @@ def test_perplexity_procedure():
             nll.append(-(row[c[j + 1]] - row.max() - np.log(np.exp(row - row.max()).sum())))
     nll = np.array(nll)
     assert res.n_scored == 3 * (n_ctx - n_ctx // 2 - 1) == len(nll)
-    assert res.ppl == pytest.approx(math.exp(nll.mean()), rel=1e-12)
-    assert res.chunk_ppl[0] == pytest.approx(math.exp(nll[:3].mean()), rel=1e-12)
+    assert res.ppl == pytest.approx(math.exp(nll.mean()), rel=1e-6)  # expf in float32
+    assert res.chunk_ppl[0] == pytest.approx(math.exp(nll[:3].mean()), rel=1e-6)
     std = math.sqrt(((nll ** 2).mean() - nll.mean() ** 2) / (len(nll) - 1))
-    assert res.stderr == pytest.approx(std * res.ppl, rel=1e-9)
+    assert res.stderr == pytest.approx(std * res.ppl, rel=1e-5)
     assert len(perplexity(fn, tokens, n_ctx=n_ctx, n_chunks=2, add_bos=False).chunk_ppl) == 2
     with pytest.raises(ValueError, match="at least 16 tokens"):
         perplexity(fn, tokens[:15], n_ctx=n_ctx, add_bos=False)
@@ -293,7 +311,7 @@ def test_greedy_matches_llama_cpp(smollm2, case):
         top = int(np.argmax(logits))
         if top != tok:
             gap = float(logits[top] - logits[tok])
-            assert gap <= TIE_REL * abs(float(logits[top])), f"step {step}: ours {top}, llama.cpp {tok}, gap {gap:.4g}"
+            assert gap <= TIE_NATS, f"step {step}: ours {top}, llama.cpp {tok}, logit gap {gap:.4g}"
             ties.append(step)
         if step + 1 < len(want):
             logits = smollm2.logits([tok], start_pos=cache.n_tokens, cache=cache)[0]

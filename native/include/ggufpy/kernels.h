@@ -19,6 +19,19 @@ using dequant_row_fn = void (*)(const void * src, float * dst, size_t n);
 // Quantize n float32 elements (a whole number of blocks) to raw block bytes; bit-identical to the numpy
 // reference's quantize_blocks (which equals ggml's quantize_row_*_ref).
 using quantize_row_fn = void (*)(const float * src, void * dst, size_t n);
+// Dot product of one weight row (n elements of the weight type, raw blocks) with one activation row
+// already converted to that type's vec_dot_type (../shared/spec/formats.md §3); n a whole number of
+// blocks. Summation order is the kernel's own: results agree with an exact float64 dot to ~1e-6 relative.
+using vec_dot_fn = float (*)(size_t n, const void * w, const void * a);
+// Float32 activations -> a vec_dot_type (F32 copy, F16, Q8_0, Q8_1, Q8_K), as ggml's CPU from_float:
+// Q8_0/Q8_1 with the x86 SIMD rule (id = 127/amax, round half to even; Q8_1 s = fp16(d * sum q)), Q8_K
+// with quantize_row_q8_K_ref. n a whole number of blocks of that type.
+using from_float_fn = void (*)(const float * src, void * dst, size_t n);
+// Runtime helpers on the F16 KV cache: dot of n halves with n floats; y[i] += a * x[i] over n halves.
+using dot_f16_f32_fn = float (*)(size_t n, const uint16_t * x, const float * y);
+using mad_f16_fn = void (*)(size_t n, float * y, const uint16_t * x, float a);
+// y[i] = silu(g[i]) * u[i] = g / (1 + expf(-g)) * u (ggml_silu_f32 then ggml_mul), n floats.
+using silu_mul_fn = void (*)(size_t n, float * y, const float * g, const float * u);
 
 // Table slot of a type id: ggml ids 0..42 map to themselves, the ggufpy-private ids follow.
 constexpr int N_TYPE_SLOTS = 45;
@@ -30,15 +43,25 @@ struct kernel_table {
     bf16_to_fp32_fn bf16_to_fp32;   // exact: u32 = h << 16
     dequant_row_fn dequant[N_TYPE_SLOTS];  // nullptr: no kernel for that type
     quantize_row_fn quantize[N_TYPE_SLOTS];  // nullptr: no kernel for that type
+    vec_dot_fn vec_dot[N_TYPE_SLOTS];        // by weight type; nullptr: no matmul kernel for that type
+    uint32_t vec_dot_type[N_TYPE_SLOTS];     // by weight type: the activation type vec_dot expects
+    from_float_fn from_float[N_TYPE_SLOTS];  // by activation type (F32, F16, Q8_0, Q8_1, Q8_K)
+    dot_f16_f32_fn dot_f16_f32;
+    mad_f16_fn mad_f16;
+    silu_mul_fn silu_mul;
 };
 
 // Fill a table: the generic one has every kernel; each ISA overrides what it accelerates and keeps
 // the rest (ggml's arch-fallback idea, done with data).
 void fill_generic(kernel_table & t);
 void fill_generic_quantize(kernel_table & t);  // the quantizers of fill_generic (generic/quantize.cpp)
+void fill_generic_vec_dot(kernel_table & t);  // generic/vec_dot.cpp: every vec_dot + vec_dot_type
 #if defined(GGUFPY_HAVE_X86)
 void fill_avx2(kernel_table & t);
+void fill_avx2_vec_dot(kernel_table & t);      // x86_avx2/vec_dot.cpp
 void fill_avx512(kernel_table & t);
+void fill_avx512_vec_dot(kernel_table & t);    // x86_avx512/vec_dot.cpp (AVX-512BW maddubs)
+void fill_avx512vnni(kernel_table & t);        // x86_avx512vnni/vec_dot.cpp (vpdpbusd)
 #endif
 #if defined(GGUFPY_HAVE_NEON)
 void fill_neon(kernel_table & t);
