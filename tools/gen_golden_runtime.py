@@ -8,8 +8,8 @@ later the native runtime) against llama.cpp without llama.cpp at test time.
 Model: SmolLM2-135M-Instruct Q4_1 (``fetch("smollm2-135m-instruct-q4_1")``); text: wiki.utf8 (``fetch("wiki")``).
 
 * ``smollm2_wiki_ppl.json``: ``llama-perplexity -c 512 -b 512 --chunks 4 -t 2 --ppl-output-type 1``; the
-  cumulative ppl after each chunk (what the default output prints as ``[i]``), the mean nll to 6 decimals, and
-  the final estimate with its +/-.
+  cumulative ppl after each chunk (what the default output prints as ``[i]``), the cumulative mean nll to 6
+  decimals, and the final estimate with its +/-.
 * ``smollm2_wiki_tokens.json``: the first ``4 * 512`` token ids llama-perplexity evaluated, read from the
   header of its ``--kl-divergence-base`` logits file, and checked against ``llama-tokenize`` of the same text.
 * ``smollm2_greedy.json``: per prompt, the prompt ids and llama.cpp's greedy continuation. ``llama-completion
@@ -78,11 +78,12 @@ def perplexity_golden(model: Path, wiki: Path) -> dict:
     if len(rows) != N_CHUNKS or final is None:
         raise SystemExit(f"could not parse llama-perplexity output:\n{p.stdout}\n{p.stderr[-2000:]}")
     return {
-        "command": "llama-perplexity " + " ".join(str(a) for a in args[1:]).replace(str(model), "MODEL").replace(str(wiki), "wiki.utf8"),
+        "command": "llama-perplexity " + " ".join(str(a) for a in args[1:]).replace(str(model), "MODEL")
+                                                                          .replace(str(wiki), "wiki.utf8"),
         "n_ctx": N_CTX,
         "n_chunks": N_CHUNKS,
         "chunk_ppl": [float(r[1]) for r in rows],
-        "chunk_mean_nll": [float(r[2]) for r in rows],
+        "cumulative_mean_nll": [float(r[2]) for r in rows],
         "ppl": float(final.group(1)),
         "ppl_stderr": float(final.group(2)),
     }
@@ -173,8 +174,9 @@ def write_readme(model: Path, wiki: Path, ppl: dict, ref: dict | None) -> None:
         "Made by `python tools/gen_golden_runtime.py` (run from the repository root after",
         "`python tools/build_llamacpp.py`), from llama.cpp's own binaries; the tool's docstring gives every command.",
         "",
-        f"* Peer: llama.cpp {LLAMA_CPP_COMMIT} (the `vendor/llama.cpp` of the llama-cpp-python 0.3.36 sdist), CPU build",
-        "  of `tools/build_llamacpp.py` (Release, GGML_NATIVE=ON), run with 2 threads. Defaults that shape the numbers:",
+        f"* Peer: llama.cpp {LLAMA_CPP_COMMIT} (the `vendor/llama.cpp` of the llama-cpp-python 0.3.36 sdist),",
+        "  CPU build of `tools/build_llamacpp.py` (Release, GGML_NATIVE=ON), run with 2 threads. Defaults that shape",
+        "  the numbers:",
         "  flash attention `auto` (enabled on CPU), F16 KV cache, activations quantized to the weight's vec_dot type",
         "  (Q8_1 for Q4_1, Q8_0 for the Q8_0 output).",
         f"* Model: `{model.name}` (sha256 `{sha256(model)}`), `fetch(\"{MODEL}\")`.",
@@ -188,8 +190,9 @@ def write_readme(model: Path, wiki: Path, ppl: dict, ref: dict | None) -> None:
         "* `smollm2_greedy.json`: greedy continuations of 6 prompts (reason per prompt in the file). Prompt ids from",
         "  `llama-tokenize --ids --no-escape` (parse_special on, as llama-completion tokenizes); generated ids from the",
         "  session file of a `--prompt-cache F --prompt-cache-all` run whose text equals the plain run's. llama.cpp",
-        "  decodes the prompt as one batch and then one token at a time (flash attention's one-row path: Q and the",
-        "  V accumulator in F16), so near-tied logits may resolve differently in a float32 reference.",
+        "  decodes the prompt as one batch and then one token at a time, both under 64 rows, so flash attention takes",
+        "  its one-row kernel (Q and the V accumulator in F16); ggufpy's reference emulates it (`emulate_ggml`), but",
+        "  rounding noise still lets near-tied logits resolve differently (tests/runtime accept those as ties).",
     ]
     if ref is not None:
         lines += ["", "Reference check at generation time (`--check-reference`): " + ref["summary"]]

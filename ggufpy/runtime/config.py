@@ -120,7 +120,9 @@ class ModelConfig:
         n_head = _positive(req(LLM.HEAD_COUNT), key(LLM.HEAD_COUNT))
         n_head_kv = _positive(opt(LLM.HEAD_COUNT_KV, n_head), key(LLM.HEAD_COUNT_KV))
         if n_head % n_head_kv:
-            raise GGUFError(f"{key(LLM.HEAD_COUNT)} = {n_head} is not a multiple of {key(LLM.HEAD_COUNT_KV)} = {n_head_kv}")
+            raise GGUFError(
+                f"{key(LLM.HEAD_COUNT)} = {n_head} is not a multiple of {key(LLM.HEAD_COUNT_KV)} = {n_head_kv}"
+            )
         head_dim = _positive(opt(LLM.KEY_LENGTH, n_embd // n_head), key(LLM.KEY_LENGTH))
         head_dim_v = opt(LLM.VALUE_LENGTH, n_embd // n_head)
         if head_dim_v != head_dim:
@@ -128,8 +130,9 @@ class ModelConfig:
         n_rot = opt(LLM.ROPE_DIMENSION_COUNT, head_dim)
         if n_rot != head_dim:  # llama-model.cpp: "invalid n_rot" for LLM_ARCH_LLAMA
             raise GGUFError(f"{key(LLM.ROPE_DIMENSION_COUNT)} = {n_rot}, expected the head size {head_dim}")
-        if opt(LLM.EXPERT_COUNT, 0):
-            raise UnsupportedTypeError(f"{key(LLM.EXPERT_COUNT)} = {opt(LLM.EXPERT_COUNT, 0)}: MoE models are not supported")
+        n_expert = opt(LLM.EXPERT_COUNT, 0)
+        if n_expert:
+            raise UnsupportedTypeError(f"{key(LLM.EXPERT_COUNT)} = {n_expert}: MoE models are not supported")
 
         scaling = opt(LLM.ROPE_SCALING_TYPE, "linear")
         if scaling not in ROPE_SCALING_TYPES:
