@@ -2,7 +2,7 @@
 
 from .errors import FetchError, GGUFError, GGUFFormatError, UnsupportedTypeError, WriterStateError
 from .format import GGMLType, GGUFReader, GGUFValueType, GGUFWriter, open
-from .quants import dequantize
+from .quants import dequantize, quantize
 
 __version__ = "0.1.0"
 
@@ -15,6 +15,6 @@ def backend_info() -> dict:
 
 
 __all__ = [
-    "GGUFReader", "GGUFWriter", "GGMLType", "GGUFValueType", "open", "dequantize", "backend_info",
+    "GGUFReader", "GGUFWriter", "GGMLType", "GGUFValueType", "open", "quantize", "dequantize", "backend_info",
     "GGUFError", "GGUFFormatError", "UnsupportedTypeError", "WriterStateError", "FetchError", "__version__",
 ]
