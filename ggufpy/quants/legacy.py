@@ -103,6 +103,37 @@ def _scale_f32(raw: np.ndarray, off: int) -> np.ndarray:
     return f16_value(raw[:, off : off + 2])
 
 
+def _symmetric_codes(x: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_0 (half = 8) / Q5_0 (half = 16): d = xmax / -half, q = min(2*half - 1, (int)(x*id + half + 0.5f)).
+
+    FMA trap: q = (int8_t)(x*id + 8.5f). gguf-py 0.19.0 (our oracle) rounds x*id to float32 and then
+    adds 8.5f, exactly what ggml's C reference does when it is compiled without FMA contraction. Older
+    gguf-py (FIXME "reference rounding is cursed and depends on FMA") did the multiply-add in float64,
+    which emulates a fused multiply-add. The two differ only on near-ties: exact x*id within ~2**-22 of
+    a half-integer, e.g. just below -7.5, where the unfused sum rounds up to the integer and the fused
+    one stays below it. Measured in tests/quants/test_legacy.py: 0 code differences on 1M normal
+    weights, while each constructed near-tie block (``near_tie_blocks``) has one or more; there gguf-py
+    0.19.0 agrees with us. The value is >= 0, so C's truncating cast = floor.
+    """
+    d = _signed_absmax(x) / np.float32(-half)  # (n, 1)
+    q = np.trunc(x * _inverse(d) + np.float32(half + 0.5)).astype(np.uint8)
+    np.minimum(q, np.uint8(2 * half - 1), out=q)
+    return d, q
+
+
+def _asymmetric_codes(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Q4_1 (nmax = 15) / Q5_1 (nmax = 31): d = (max - min)/nmax, q = (int)((x - min)*id + 0.5f).
+
+    Uses the unrounded float32 min and d. (x - min)*id + 0.5 >= 0, so truncation = floor. Q5_1's C has
+    no clamp (the value never exceeds 31); gguf-py clips to nmax, a no-op we keep for Q4_1's sake.
+    """
+    mn = _block_min(x)
+    d = (x.max(axis=1, keepdims=True) - mn) / np.float32(nmax)
+    q = np.trunc((x - mn) * _inverse(d) + np.float32(0.5)).astype(np.uint8)
+    np.minimum(q, np.uint8(nmax), out=q)
+    return d, mn, q
+
+
 def _check(blocks: np.ndarray, width: int) -> np.ndarray:
     blocks = np.asarray(blocks)
     if blocks.ndim != 2 or blocks.shape[1] != width:
@@ -126,17 +157,7 @@ class Q4_0(QuantType, qtype=GGMLType.Q4_0):
     @np.errstate(over="ignore", divide="ignore")  # f16(d) may overflow to inf, as in C
     def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
         x = _check(blocks, 32).astype(np.float32, copy=False)
-        d = _signed_absmax(x) / np.float32(-8)  # (n, 1)
-        # FMA trap: q = (int8_t)(x*id + 8.5f). gguf-py 0.19.0 (our oracle) rounds x*id to float32 and
-        # then adds 8.5f, exactly what ggml's C reference does when it is compiled without FMA
-        # contraction. Older gguf-py (FIXME "reference rounding is cursed and depends on FMA") did the
-        # multiply-add in float64, which emulates a fused multiply-add. The two differ only on
-        # near-ties: exact x*id within ~2**-22 of a half-integer, e.g. just below -7.5, where the
-        # unfused sum rounds up to the integer and the fused one stays below it. Measured in
-        # tests/quants/test_legacy.py: 0 code differences on 1M normal weights, while each constructed
-        # near-tie block (``near_tie_blocks``) has one or more; there gguf-py 0.19.0 agrees with us.
-        q = np.trunc(x * _inverse(d) + np.float32(8.5)).astype(np.uint8)
-        np.minimum(q, np.uint8(15), out=q)
+        d, q = _symmetric_codes(x, 8)
         out = np.empty((x.shape[0], cls.type_size), dtype=np.uint8)
         out[:, 0:2] = f16_bits(d[:, 0])
         out[:, 2:18] = _pack_nibbles(q)
@@ -166,11 +187,7 @@ class Q4_1(QuantType, qtype=GGMLType.Q4_1):
     @np.errstate(over="ignore", divide="ignore")  # f16(d) may overflow to inf, as in C
     def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
         x = _check(blocks, 32).astype(np.float32, copy=False)
-        mn = _block_min(x)
-        d = (x.max(axis=1, keepdims=True) - mn) / np.float32(15)
-        # (int8_t)((x - min)*id + 0.5f): the value is >= 0, so truncation = floor.
-        q = np.trunc((x - mn) * _inverse(d) + np.float32(0.5)).astype(np.uint8)
-        np.minimum(q, np.uint8(15), out=q)
+        d, mn, q = _asymmetric_codes(x, 15)
         out = np.empty((x.shape[0], cls.type_size), dtype=np.uint8)
         out[:, 0:2] = f16_bits(d[:, 0])
         out[:, 2:4] = f16_bits(mn[:, 0])
@@ -201,10 +218,7 @@ class Q5_0(QuantType, qtype=GGMLType.Q5_0):
     @np.errstate(over="ignore", divide="ignore")  # f16(d) may overflow to inf, as in C
     def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
         x = _check(blocks, 32).astype(np.float32, copy=False)
-        d = _signed_absmax(x) / np.float32(-16)
-        # Same FMA trap as Q4_0: float32 x*id, then + 16.5f, then truncate (C without FMA = gguf-py 0.19.0).
-        q = np.trunc(x * _inverse(d) + np.float32(16.5)).astype(np.uint8)
-        np.minimum(q, np.uint8(31), out=q)
+        d, q = _symmetric_codes(x, 16)
         out = np.empty((x.shape[0], cls.type_size), dtype=np.uint8)
         out[:, 0:2] = f16_bits(d[:, 0])
         out[:, 2:6] = _pack_qh(q)
@@ -236,11 +250,7 @@ class Q5_1(QuantType, qtype=GGMLType.Q5_1):
     @np.errstate(over="ignore", divide="ignore")  # f16(d) may overflow to inf, as in C
     def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
         x = _check(blocks, 32).astype(np.float32, copy=False)
-        mn = _block_min(x)
-        d = (x.max(axis=1, keepdims=True) - mn) / np.float32(31)
-        # C has no clamp here ((uint8_t)(v + 0.5f) never exceeds 31); gguf-py clips to 31, a no-op.
-        q = np.trunc((x - mn) * _inverse(d) + np.float32(0.5)).astype(np.uint8)
-        np.minimum(q, np.uint8(31), out=q)
+        d, mn, q = _asymmetric_codes(x, 31)
         out = np.empty((x.shape[0], cls.type_size), dtype=np.uint8)
         out[:, 0:2] = f16_bits(d[:, 0])
         out[:, 2:4] = f16_bits(mn[:, 0])
