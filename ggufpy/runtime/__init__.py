@@ -1,1 +1,2 @@
-"""The runtime: model config, the numpy reference forward pass, perplexity (the native graph comes later)."""
+"""The runtime: model config, the native model (model.py over ops.py), the numpy reference forward pass,
+perplexity, tokenizers."""

@@ -3,12 +3,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "ggufpy/blocks.h"
 #include "ggufpy/cpu_features.h"
 #include "ggufpy/dispatch.h"
 #include "ggufpy/kernels.h"
+#include "model/llama.h"
 
 namespace py = pybind11;
 using namespace ggufpy;
@@ -122,7 +125,7 @@ const py::array & check_bytes(const py::array & a, const char * what) {
 // float32 row(s) -> raw blocks of activation type `type` (the matmul's from_float)
 py::array_t<uint8_t> from_float(const Kernels & k, uint32_t type, const py::array & src) {
     const from_float_fn fn = k.t->from_float[slot_or_throw(type, "from_float")];
-    const block_layout bl = type == T_F32 ? block_layout{1, 4} : layout_of(type);
+    const block_layout bl = layout_of(type);
     if (!fn || bl.block_size == 0) throw py::value_error("no activation converter to type id " + std::to_string(type));
     if (!py::isinstance<py::array_t<float>>(src) || !(src.flags() & py::array::c_style))
         throw py::type_error("from_float: expected C-contiguous float32, got dtype " + std::string(py::str(src.dtype())));
@@ -146,8 +149,7 @@ py::array_t<float> vec_dot(const Kernels & k, uint32_t type, const py::array & w
     const vec_dot_fn fn = k.t->vec_dot[slot];
     if (!fn) throw py::value_error("no native vec_dot for type id " + std::to_string(type));
     const uint32_t vdt = k.t->vec_dot_type[slot];
-    const block_layout bw = type == T_F32 ? block_layout{1, 4} : layout_of(type);
-    const block_layout ba = vdt == T_F32 ? block_layout{1, 4} : layout_of(vdt);
+    const block_layout bw = layout_of(type), ba = layout_of(vdt);
     if (n == 0 || n % (size_t)bw.block_size || n % (size_t)ba.block_size)
         throw py::value_error("vec_dot: n = " + std::to_string(n) + " is not a positive multiple of the block sizes");
     const size_t w_row = n / bw.block_size * bw.type_size, a_row = n / ba.block_size * ba.type_size;
@@ -165,6 +167,103 @@ py::array_t<float> vec_dot(const Kernels & k, uint32_t type, const py::array & w
     {
         py::gil_scoped_release release;
         for (size_t r = 0; r < rows; ++r) dst[r] = fn(n, wp + r * w_row, ap);
+    }
+    return out;
+}
+
+// The native llama model plus the arrays whose memory it reads (kept alive with it).
+struct Llama {
+    std::unique_ptr<model::LlamaModel> m;
+    py::list keep;
+    std::mutex busy;  // one eval at a time (the GIL is released during eval)
+};
+
+std::unique_ptr<Llama> make_llama(const py::dict & hp, const py::dict & tensors, int n_ctx, int n_batch,
+                                  int n_threads, const py::object & isa) {
+    model::llama_hparams h;
+    auto get = [&](const char * key) -> py::handle {
+        if (!hp.contains(key)) throw py::value_error(std::string("LlamaModel: hparams lacks '") + key + "'");
+        return hp[key];
+    };
+    for (auto & [key, field] : {std::pair<const char *, int *>{"n_vocab", &h.n_vocab}, {"n_embd", &h.n_embd},
+                                {"n_layer", &h.n_layer}, {"n_ff", &h.n_ff}, {"n_head", &h.n_head},
+                                {"n_head_kv", &h.n_head_kv}, {"head_dim", &h.head_dim}, {"n_rot", &h.n_rot},
+                                {"rope_type", &h.rope_type}})
+        *field = py::cast<int>(get(key));
+    for (auto & [key, field] : {std::pair<const char *, float *>{"rope_freq_base", &h.rope_freq_base},
+                                {"rope_freq_scale", &h.rope_freq_scale}, {"rope_attn_factor", &h.rope_attn_factor},
+                                {"rms_eps", &h.rms_eps}})
+        *field = py::cast<float>(get(key));
+
+    auto out = std::make_unique<Llama>();
+    model::tensor_map tm;
+    for (auto item : tensors) {
+        // name -> (uint8 array, type id, ne0, ne1)
+        auto tup = py::cast<py::tuple>(item.second);
+        if (tup.size() != 4) throw py::value_error("LlamaModel: tensors values must be (array, type, ne0, ne1)");
+        py::array a = py::cast<py::array>(tup[0]);
+        check_bytes(a, "LlamaModel tensor");
+        model::tensor_ref t;
+        t.data = a.data();
+        t.type = py::cast<uint32_t>(tup[1]);
+        t.ne0 = py::cast<int64_t>(tup[2]);
+        t.ne1 = py::cast<int64_t>(tup[3]);
+        t.nbytes = (size_t)a.nbytes();
+        tm.emplace(py::cast<std::string>(item.first), t);
+        out->keep.append(a);
+    }
+    model::llama_options o;
+    o.n_ctx = n_ctx;
+    o.n_batch = n_batch;
+    o.n_threads = n_threads;
+    if (!isa.is_none()) {
+        const std::string name = py::cast<std::string>(isa);
+        o.kernels = get_kernels(name);
+        if (!o.kernels) throw py::value_error("ISA '" + name + "' is not available here");
+    }
+    out->m = std::make_unique<model::LlamaModel>(h, tm, o);  // std::invalid_argument -> ValueError
+    return out;
+}
+
+py::array_t<float> llama_eval(Llama & self, const py::array & tokens_in, int n_past, bool all_logits) {
+    auto tokens = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(tokens_in);
+    if (!tokens || tokens.ndim() != 1) throw py::value_error("eval: tokens must be a 1-D integer array");
+    const int n = (int)tokens.size();
+    const int n_vocab = self.m->hparams().n_vocab;
+    py::array_t<float> logits({all_logits ? (py::ssize_t)n : (py::ssize_t)1, (py::ssize_t)n_vocab});
+    const int32_t * tp = tokens.data();
+    float * lp = logits.mutable_data();
+    {
+        py::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(self.busy);
+        self.m->eval(tp, n, n_past, all_logits, lp);  // std::out_of_range -> IndexError
+    }
+    return logits;
+}
+
+// weight rows . activation rows through the tile kernel -> float32 (n_act_rows, n_weight_rows)
+py::array_t<float> mat_dot(const Kernels & k, uint32_t type, const py::array & w, const py::array & a, size_t n) {
+    const int slot = slot_or_throw(type, "mat_dot");
+    const mat_dot_fn fn = k.t->mat_dot[slot];
+    if (!fn) throw py::value_error("no native mat_dot for type id " + std::to_string(type));
+    const uint32_t vdt = k.t->vec_dot_type[slot];
+    const block_layout bw = layout_of(type), ba = layout_of(vdt);
+    if (n == 0 || n % (size_t)bw.block_size || n % (size_t)ba.block_size)
+        throw py::value_error("mat_dot: n = " + std::to_string(n) + " is not a positive multiple of the block sizes");
+    const size_t w_row = n / bw.block_size * bw.type_size, a_row = n / ba.block_size * ba.type_size;
+    check_bytes(w, "mat_dot: w");
+    check_bytes(a, "mat_dot: a");
+    if ((size_t)w.nbytes() % w_row || (size_t)a.nbytes() % a_row || w.nbytes() == 0 || a.nbytes() == 0)
+        throw py::value_error("mat_dot: expected whole rows of " + std::to_string(w_row) + " (weights) and " +
+                              std::to_string(a_row) + " (activations) bytes");
+    const int nr = (int)((size_t)w.nbytes() / w_row), nc = (int)((size_t)a.nbytes() / a_row);
+    py::array_t<float> out({(py::ssize_t)nc, (py::ssize_t)nr});
+    const void * wp = w.data();
+    const void * ap = a.data();
+    float * dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fn(n, wp, w_row, nr, ap, a_row, nc, dst, (size_t)nr);
     }
     return out;
 }
@@ -195,6 +294,13 @@ PYBIND11_MODULE(_native, m) {
         }, py::arg("type"), "Activation type id the matmul of weight type `type` converts to (None: no kernel).")
         .def("from_float", &from_float, py::arg("type"), py::arg("src"),
              "float32 activations to raw blocks of activation type id `type` (F32, F16, Q8_0, Q8_1, Q8_K).")
+        .def("has_mat_dot", [](const Kernels & k, uint32_t type) {
+            const int slot = type_slot(type);
+            return slot >= 0 && k.t->mat_dot[slot] != nullptr;
+        })
+        .def("mat_dot", &mat_dot, py::arg("type"), py::arg("w"), py::arg("a"), py::arg("n"),
+             "Every weight row (uint8 blocks of type id `type`, n elements each) . every activation row (uint8 "
+             "blocks of vec_dot_type(type)) through the tile kernel; float32 (activation rows, weight rows).")
         .def("vec_dot", &vec_dot, py::arg("type"), py::arg("w"), py::arg("a"), py::arg("n"),
              "Dot of each n-element weight row (uint8 blocks of type id `type`) with one activation row (uint8 "
              "blocks of vec_dot_type(type)); float32 per row.")
@@ -208,6 +314,24 @@ PYBIND11_MODULE(_native, m) {
                                       std::string(py::str(py::cast(available_isas()))));
         return Kernels{t};
     }, py::arg("isa") = py::none(), "Kernel table for an ISA (default: the chosen one).");
+    py::class_<Llama>(m, "LlamaModel")
+        .def(py::init(&make_llama), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),
+             py::arg("n_threads"), py::arg("isa") = py::none(),
+             "hparams: dict of llama_hparams fields; tensors: GGUF name -> (uint8 array, type id, ne0, ne1). The "
+             "arrays are kept alive by the model, which reads them in place.")
+        .def("eval", &llama_eval, py::arg("tokens"), py::arg("n_past"), py::arg("all_logits") = true,
+             "Logits (n_tokens or 1, n_vocab) float32 of tokens at positions n_past.. (the GIL is released).")
+        .def("reset", [](Llama & self) {
+            py::gil_scoped_release release;  // an eval in flight holds `busy` and needs the GIL to return
+            std::lock_guard<std::mutex> lock(self.busy);
+            self.m->reset();
+        })
+        .def_property_readonly("n_cached", [](const Llama & self) { return self.m->n_cached(); })
+        .def_property_readonly("n_ctx", [](const Llama & self) { return self.m->n_ctx(); })
+        .def_property_readonly("n_batch", [](const Llama & self) { return self.m->n_batch(); })
+        .def_property_readonly("n_threads", [](const Llama & self) { return self.m->n_threads(); })
+        .def_property_readonly("isa", [](const Llama & self) { return std::string(self.m->isa()); });
+
     m.def("block_layout", [](uint32_t type) {
         const block_layout bl = layout_of(type);
         return py::make_tuple(bl.block_size, bl.type_size);

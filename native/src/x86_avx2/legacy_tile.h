@@ -1,0 +1,218 @@
+// 256-bit kernels for the 32-element legacy types (Q8_0, Q4_0 x Q8_0; Q4_1 x Q8_1): a one-pair dot
+// (vec_dot) and a tile of up to RMAX weight rows x CMAX activation rows (mat_dot), which unpacks each
+// weight block and converts each scale once per tile instead of once per dot product.
+//
+// The u8 x s8 integer step is a policy: x86_avx2/vec_dot.cpp passes maddubs + madd, x86_avx512vnni/
+// vec_dot.cpp passes vpdpbusd on ymm (AVX512-VNNI + VL). Included only by those two files, each
+// compiled with its own ISA flags; everything here has internal linkage (anonymous namespace), so the
+// two copies never meet at link time.
+//
+// Per block the integer sum is exact (as generic/vec_dot.cpp); scales are float32 products d_w * d_a and
+// the accumulation is lane-wise FMA, so results differ from generic only by rounding order.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "ggufpy/blocks.h"
+
+namespace ggufpy {
+namespace {
+
+inline float lt_hsum(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high nibbles (16..31).
+inline __m256i lt_nibbles(const uint8_t * p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)p);
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+inline __m256i lt_load(const int8_t * p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+// The f16 scale pair (first 4 bytes) of two blocks with one vcvtph2ps: [d0, m0, d1, m1] (m: Q4_1's min,
+// Q8_1's s; junk for Q8_0/Q4_0, whose lanes 1 and 3 are then never used).
+inline __m128 lt_scale_pair(const void * b0, const void * b1) {
+    int32_t u0, u1;
+    std::memcpy(&u0, b0, 4);
+    std::memcpy(&u1, b1, 4);
+    return _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(u0), u1, 1));
+}
+
+// Broadcast lane i of a 4-float vector to 8 lanes.
+inline __m256 lt_lane(__m128 v, int i) { return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(i)); }
+
+// ---- per-type traits ----------------------------------------------------------------------------
+// wq(block): the weight bytes as the u8 operand; sign_w: signed weights (Q8_0: |w| and sign(a, w));
+// offset8: Q4_0's -8 (Σ (q-8) a = Σ q a - Σ 8 a); affine: Q4_1's m_w * s_a term.
+
+struct lt_q8_0 {
+    using wblock = block_q8_0;
+    using ablock = block_q8_0;
+    static constexpr bool sign_w = true, offset8 = false, affine = false;
+    static inline __m256i wq(const wblock & b) { return lt_load(b.qs); }
+};
+struct lt_q4_0 {
+    using wblock = block_q4_0;
+    using ablock = block_q8_0;
+    static constexpr bool sign_w = false, offset8 = true, affine = false;
+    static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
+};
+struct lt_q4_1 {
+    using wblock = block_q4_1;
+    using ablock = block_q8_1;
+    static constexpr bool sign_w = false, offset8 = false, affine = true;
+    static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
+};
+
+// Integer sums (8 int32 lanes) of one weight block with one activation block.
+template <class T, class Dot>
+inline __m256i lt_block_dot(__m256i w, __m256i a) {
+    if (T::sign_w) return Dot::dot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+    __m256i s = Dot::dot(w, a);
+    if (T::offset8) s = _mm256_sub_epi32(s, Dot::dot(_mm256_set1_epi8(8), a));
+    return s;
+}
+
+// ---- the arithmetic every kernel here shares ----------------------------------------------------------
+// For one (weight row, activation row) pair, blocks b = 0, 1, 2, ...:
+//   acc[b % 2] = fma(d_w * d_a, float(Σ q_w q_a), acc[b % 2])         (8 lanes; two chains hide FMA latency)
+//   m[b % 2]  += m_w * s_a                                              (Q4_1 only)
+//   result = ((hsum(acc[0] + acc[1]) + m[0]) + m[1])
+// vec_dot (one pair, scales of two blocks per vcvtph2ps) and the tiles (scales of R rows per vcvtph2ps)
+// evaluate exactly these float operations in this order, so a token gets bitwise the same logits whether
+// it is evaluated alone or inside a batch.
+
+template <class T, class Dot>
+float lt_vec_dot(size_t n, const void * vw, const void * va) {
+    using W = typename T::wblock;
+    using A = typename T::ablock;
+    const W * x = (const W *)vw;
+    const A * y = (const A *)va;
+    const size_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();  // lane 1: Σ m_w s_a of even blocks, lane 3: of odd blocks
+    size_t ib = 0;
+    for (; ib + 2 <= nb; ib += 2) {
+        const __m128 p = _mm_mul_ps(lt_scale_pair(&x[ib], &x[ib + 1]), lt_scale_pair(&y[ib], &y[ib + 1]));
+        if (T::affine) acc_m = _mm_add_ps(acc_m, p);
+        const __m256i s0 = lt_block_dot<T, Dot>(T::wq(x[ib]), lt_load(y[ib].qs));
+        const __m256i s1 = lt_block_dot<T, Dot>(T::wq(x[ib + 1]), lt_load(y[ib + 1].qs));
+        acc0 = _mm256_fmadd_ps(lt_lane(p, 0), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(lt_lane(p, 2), _mm256_cvtepi32_ps(s1), acc1);
+    }
+    if (ib < nb) {  // an even block: lanes 0 and 1 only
+        const __m128 p = _mm_mul_ps(lt_scale_pair(&x[ib], &x[ib]), lt_scale_pair(&y[ib], &y[ib]));
+        if (T::affine) acc_m = _mm_add_ps(acc_m, _mm_blend_ps(p, _mm_setzero_ps(), 0xC));
+        const __m256i s0 = lt_block_dot<T, Dot>(T::wq(x[ib]), lt_load(y[ib].qs));
+        acc0 = _mm256_fmadd_ps(lt_lane(p, 0), _mm256_cvtepi32_ps(s0), acc0);
+    }
+    float sum = lt_hsum(_mm256_add_ps(acc0, acc1));
+    if (T::affine) {
+        sum += _mm_cvtss_f32(_mm_shuffle_ps(acc_m, acc_m, 1));
+        sum += _mm_cvtss_f32(_mm_shuffle_ps(acc_m, acc_m, 3));
+    }
+    return sum;
+}
+
+// ---- mat_dot tile: R weight rows x C activation rows ----------------------------------------------------
+// out[c * out_stride + r] = row r of w . row c of a.
+template <class T, class Dot, int R, int C>
+void lt_tile(size_t n, const uint8_t * w, size_t w_stride, const uint8_t * a, size_t a_stride, float * out, size_t out_stride) {
+    using W = typename T::wblock;
+    using A = typename T::ablock;
+    const size_t nb = n / 32;
+    __m256 acc[2][R][C];
+    __m256 acc_m[2][C];  // lane 2r + 1: Σ m_w s_a of pair (r, c), even / odd blocks
+    for (int k = 0; k < 2; ++k) {
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < C; ++c) acc[k][r][c] = _mm256_setzero_ps();
+        for (int c = 0; c < C; ++c) acc_m[k][c] = _mm256_setzero_ps();
+    }
+    auto block = [&](size_t ib, int k) {
+        __m256i wq[R], wabs[R];
+        __m128i h = _mm_setzero_si128();  // the first 4 bytes of each row's block: [d0, m0, d1, m1, ...] as f16
+        for (int r = 0; r < R; ++r) {
+            const W & b = ((const W *)(w + (size_t)r * w_stride))[ib];
+            wq[r] = T::wq(b);
+            if (T::sign_w) wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
+            int32_t u;
+            std::memcpy(&u, &b, 4);
+            h = _mm_insert_epi32(h, u, r);
+        }
+        const __m256 dm = _mm256_cvtph_ps(h);  // lanes 2r: d_w of row r, 2r + 1: m_w (junk unless affine)
+        for (int c = 0; c < C; ++c) {
+            const A & ab = ((const A *)(a + (size_t)c * a_stride))[ib];
+            int32_t u;
+            std::memcpy(&u, &ab, 4);
+            const __m256 as = _mm256_cvtph_ps(_mm_set1_epi32(u));  // [d_a, s_a] x 4
+            const __m256 p = _mm256_mul_ps(dm, as);  // lanes 2r: d_w d_a, 2r + 1: m_w s_a
+            if (T::affine) acc_m[k][c] = _mm256_add_ps(acc_m[k][c], p);
+            const __m256i aq = lt_load(ab.qs);
+            __m256i a8 = _mm256_setzero_si256();
+            if (T::offset8) a8 = Dot::dot(_mm256_set1_epi8(8), aq);
+            for (int r = 0; r < R; ++r) {
+                __m256i s;
+                if (T::sign_w)
+                    s = Dot::dot(wabs[r], _mm256_sign_epi8(aq, wq[r]));
+                else
+                    s = Dot::dot(wq[r], aq);
+                if (T::offset8) s = _mm256_sub_epi32(s, a8);
+                acc[k][r][c] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(p, _mm256_set1_epi32(2 * r)), _mm256_cvtepi32_ps(s), acc[k][r][c]);
+            }
+        }
+    };
+    size_t ib = 0;
+    for (; ib + 2 <= nb; ib += 2) {
+        block(ib, 0);
+        block(ib + 1, 1);
+    }
+    if (ib < nb) block(ib, 0);
+    for (int c = 0; c < C; ++c) {
+        float m0[8], m1[8];
+        _mm256_storeu_ps(m0, acc_m[0][c]);
+        _mm256_storeu_ps(m1, acc_m[1][c]);
+        for (int r = 0; r < R; ++r) {
+            float sum = lt_hsum(_mm256_add_ps(acc[0][r][c], acc[1][r][c]));
+            if (T::affine) {
+                sum += m0[2 * r + 1];
+                sum += m1[2 * r + 1];
+            }
+            out[(size_t)c * out_stride + r] = sum;
+        }
+    }
+}
+
+// Any nr x nc (each >= 1): tiles of RMAX x CMAX, edges with smaller instantiations.
+template <class T, class Dot, int RMAX, int CMAX>
+struct lt_tiler {
+    template <int R, int C>
+    static void run_rc(size_t n, const uint8_t * w, size_t ws, const uint8_t * a, size_t as, float * out, size_t os, int nr, int nc) {
+        if constexpr (R > 1) {
+            if (nr < R) return run_rc<R - 1, C>(n, w, ws, a, as, out, os, nr, nc);
+        }
+        if constexpr (C > 1) {
+            if (nc < C) return run_rc<R, C - 1>(n, w, ws, a, as, out, os, nr, nc);
+        }
+        lt_tile<T, Dot, R, C>(n, w, ws, a, as, out, os);
+    }
+    static void run(size_t n, const void * vw, size_t ws, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
+        const uint8_t * w = (const uint8_t *)vw;
+        const uint8_t * a = (const uint8_t *)va;
+        for (int r0 = 0; r0 < nr; r0 += RMAX)
+            for (int c0 = 0; c0 < nc; c0 += CMAX)
+                run_rc<RMAX, CMAX>(n, w + (size_t)r0 * ws, ws, a + (size_t)c0 * as, as, out + (size_t)c0 * os + r0, os,
+                                   nr - r0 < RMAX ? nr - r0 : RMAX, nc - c0 < CMAX ? nc - c0 : CMAX);
+    }
+};
+
+}  // namespace
+}  // namespace ggufpy
