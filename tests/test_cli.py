@@ -59,3 +59,20 @@ def test_fetch_list_and_unknown(capsys):
     assert "smollm2-135m-instruct-q4_1" in capsys.readouterr().out
     assert main(["fetch", "nope"]) == 2
     assert "unknown artifact 'nope'" in capsys.readouterr().err
+
+
+def test_perplexity_command_matches_llama_cpp(smollm2_path):
+    """`ggufpy perplexity` on the native runtime: first 2 chunks of wiki.utf8 within 0.5% of llama.cpp's
+    per-chunk values (tests/golden/runtime/smollm2_wiki_ppl.json, from llama-perplexity)."""
+    from pathlib import Path
+
+    from ggufpy.fetch import fetch
+
+    golden = json.loads((Path(__file__).parent / "golden" / "runtime" / "smollm2_wiki_ppl.json").read_text())
+    r = run("perplexity", str(smollm2_path), "-f", str(fetch("wiki", progress=False)), "--chunks", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    values = [float(v.split("]")[1]) for v in r.stdout.split("\n")[0].split()]
+    assert len(values) == 2
+    for ours, theirs in zip(values, golden["chunk_ppl"][:2]):
+        assert abs(ours / theirs - 1) < 0.005, (ours, theirs)
+    assert "Final estimate: PPL = " in r.stdout
