@@ -115,7 +115,8 @@ def test_vec_dot_vs_float64(isa, wtype, n, rng):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("wtype", [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1], ids=lambda t: t.name)
+@pytest.mark.parametrize("wtype", [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1],
+                         ids=lambda t: t.name)
 def test_mat_dot_tiles_vs_float64(isa, wtype, rng):
     k = ops.kernels(isa)
     if not k.has_mat_dot(int(wtype)):
@@ -169,7 +170,7 @@ def test_kernel_tables():
 
 # ---- the model: tiny llama -------------------------------------------------------------------------------
 
-TINY_TARGETS = ["q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k", "f16"]
+TINY_TARGETS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m", "q5_k_m", "q6_k", "f16"]
 TINY_REL = 3e-2  # of the largest |logit|; rounding flips (module docstring), measured up to 1.4e-2
 TINY_F32_REL = 1e-3  # F32 weights: only the F16 KV cache rounds; measured 1.7e-4
 TIE_REL = 2e-2  # a differing argmax is accepted when the reference's two logits are this close (of the range)

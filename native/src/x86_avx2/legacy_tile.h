@@ -50,27 +50,57 @@ inline __m128 lt_scale_pair(const void * b0, const void * b1) {
 // Broadcast lane i of a 4-float vector to 8 lanes.
 inline __m256 lt_lane(__m128 v, int i) { return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(i)); }
 
+// Q5's qh (32 bits, bit i = bit 4 of element i) -> 32 bytes, 0x10 where the bit is set.
+inline __m256i lt_qh_bit4(const uint8_t * qh) {
+    uint32_t x;
+    std::memcpy(&x, qh, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);  // byte i = byte i/8 of x
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);                   // bit i % 8 of that byte
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
 // ---- per-type traits ----------------------------------------------------------------------------
 // wq(block): the weight bytes as the u8 operand; sign_w: signed weights (Q8_0: |w| and sign(a, w));
-// offset8: Q4_0's -8 (Σ (q-8) a = Σ q a - Σ 8 a); affine: Q4_1's m_w * s_a term.
+// offset: Q4_0's 8 / Q5_0's 16 (Σ (q-8) a = Σ q a - Σ 8 a); affine: Q4_1's / Q5_1's m_w * s_a term.
+// The first 4 bytes of a weight block are read as two f16 [d, m]; for Q8_0/Q4_0/Q5_0 the second is junk
+// and never used.
 
 struct lt_q8_0 {
     using wblock = block_q8_0;
     using ablock = block_q8_0;
-    static constexpr bool sign_w = true, offset8 = false, affine = false;
+    static constexpr bool sign_w = true, affine = false;
+    static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return lt_load(b.qs); }
 };
 struct lt_q4_0 {
     using wblock = block_q4_0;
     using ablock = block_q8_0;
-    static constexpr bool sign_w = false, offset8 = true, affine = false;
+    static constexpr bool sign_w = false, affine = false;
+    static constexpr int offset = 8;
     static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
 };
 struct lt_q4_1 {
     using wblock = block_q4_1;
     using ablock = block_q8_1;
-    static constexpr bool sign_w = false, offset8 = false, affine = true;
+    static constexpr bool sign_w = false, affine = true;
+    static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
+};
+struct lt_q5_0 {
+    using wblock = block_q5_0;
+    using ablock = block_q8_0;
+    static constexpr bool sign_w = false, affine = false;
+    static constexpr int offset = 16;
+    static inline __m256i wq(const wblock & b) { return _mm256_or_si256(lt_nibbles(b.qs), lt_qh_bit4(b.qh)); }
+};
+struct lt_q5_1 {
+    using wblock = block_q5_1;
+    using ablock = block_q8_1;
+    static constexpr bool sign_w = false, affine = true;
+    static constexpr int offset = 0;
+    static inline __m256i wq(const wblock & b) { return _mm256_or_si256(lt_nibbles(b.qs), lt_qh_bit4(b.qh)); }
 };
 
 // Integer sums (8 int32 lanes) of one weight block with one activation block.
@@ -78,7 +108,7 @@ template <class T, class Dot>
 inline __m256i lt_block_dot(__m256i w, __m256i a) {
     if (T::sign_w) return Dot::dot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
     __m256i s = Dot::dot(w, a);
-    if (T::offset8) s = _mm256_sub_epi32(s, Dot::dot(_mm256_set1_epi8(8), a));
+    if (T::offset) s = _mm256_sub_epi32(s, Dot::dot(_mm256_set1_epi8(T::offset), a));
     return s;
 }
 
@@ -158,14 +188,14 @@ void lt_tile(size_t n, const uint8_t * w, size_t w_stride, const uint8_t * a, si
             if (T::affine) acc_m[k][c] = _mm256_add_ps(acc_m[k][c], p);
             const __m256i aq = lt_load(ab.qs);
             __m256i a8 = _mm256_setzero_si256();
-            if (T::offset8) a8 = Dot::dot(_mm256_set1_epi8(8), aq);
+            if (T::offset) a8 = Dot::dot(_mm256_set1_epi8(T::offset), aq);
             for (int r = 0; r < R; ++r) {
                 __m256i s;
                 if (T::sign_w)
                     s = Dot::dot(wabs[r], _mm256_sign_epi8(aq, wq[r]));
                 else
                     s = Dot::dot(wq[r], aq);
-                if (T::offset8) s = _mm256_sub_epi32(s, a8);
+                if (T::offset) s = _mm256_sub_epi32(s, a8);
                 acc[k][r][c] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(p, _mm256_set1_epi32(2 * r)), _mm256_cvtepi32_ps(s), acc[k][r][c]);
             }
         }

@@ -391,6 +391,10 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.mat_dot[type_slot(T_Q8_0)] = lt_tiler<lt_q8_0, dot_maddubs, 2, 3>::run;
     t.mat_dot[type_slot(T_Q4_0)] = lt_tiler<lt_q4_0, dot_maddubs, 2, 3>::run;
     t.mat_dot[type_slot(T_Q4_1)] = lt_tiler<lt_q4_1, dot_maddubs, 2, 3>::run;
+    t.vec_dot[type_slot(T_Q5_0)] = lt_vec_dot<lt_q5_0, dot_maddubs>;
+    t.vec_dot[type_slot(T_Q5_1)] = lt_vec_dot<lt_q5_1, dot_maddubs>;
+    t.mat_dot[type_slot(T_Q5_0)] = lt_tiler<lt_q5_0, dot_maddubs, 2, 3>::run;
+    t.mat_dot[type_slot(T_Q5_1)] = lt_tiler<lt_q5_1, dot_maddubs, 2, 3>::run;
     t.vec_dot[type_slot(T_Q4_K)] = vec_dot_q4_K_avx2;
     t.vec_dot[type_slot(T_Q5_K)] = vec_dot_q5_K_avx2;
     t.vec_dot[type_slot(T_Q6_K)] = vec_dot_q6_K_avx2;

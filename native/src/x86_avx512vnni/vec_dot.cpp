@@ -28,6 +28,10 @@ void fill_avx512vnni(kernel_table & t) {
     t.mat_dot[type_slot(T_Q8_0)] = lt_tiler<lt_q8_0, dot_vnni, 4, 3>::run;
     t.mat_dot[type_slot(T_Q4_0)] = lt_tiler<lt_q4_0, dot_vnni, 4, 3>::run;
     t.mat_dot[type_slot(T_Q4_1)] = lt_tiler<lt_q4_1, dot_vnni, 4, 3>::run;
+    t.vec_dot[type_slot(T_Q5_0)] = lt_vec_dot<lt_q5_0, dot_vnni>;
+    t.vec_dot[type_slot(T_Q5_1)] = lt_vec_dot<lt_q5_1, dot_vnni>;
+    t.mat_dot[type_slot(T_Q5_0)] = lt_tiler<lt_q5_0, dot_vnni, 4, 3>::run;
+    t.mat_dot[type_slot(T_Q5_1)] = lt_tiler<lt_q5_1, dot_vnni, 4, 3>::run;
 }
 
 }  // namespace ggufpy
