@@ -42,7 +42,7 @@ OUT = ROOT / "tests" / "golden" / "runtime"
 MODEL = "smollm2-135m-instruct-q4_1"
 N_CTX = 512
 N_CHUNKS = 4
-N_PREDICT = 32
+N_PREDICT = 64
 THREADS = "2"
 PROMPTS = [  # (name, prompt, why)
     ("fact", "The capital of France is", "short factual completion"),
