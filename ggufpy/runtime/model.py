@@ -161,6 +161,48 @@ class Model:
         """Forget the cached positions."""
         self._live().reset()
 
+    # ---- text and inspection -------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        """The file's tokenizer (``ggufpy.runtime.tokenizer.Tokenizer``), built on first use."""
+        if getattr(self, "_tokenizer", None) is None:
+            from .tokenizer import Tokenizer
+
+            self._tokenizer = Tokenizer.from_gguf(self.reader.metadata)
+        return self._tokenizer
+
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        """Token ids of ``text`` (BOS as the file says when ``add_special``; special-token text parsed only
+        when ``parse_special``, as llama.cpp)."""
+        return self.tokenizer.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, tokens, *, skip_special: bool = False) -> str:
+        return self.tokenizer.detokenize(list(tokens), skip_special=skip_special)
+
+    def generate(self, prompt: str, **kwargs):
+        """Stream the continuation of ``prompt`` as text pieces (``ggufpy.runtime.generate.generate``:
+        n_predict, sampler, add_bos, parse_special, special, stats)."""
+        from .generate import generate
+
+        return generate(self, self.tokenizer, prompt, **kwargs)
+
+    def hidden_states(self, tokens) -> dict[str, np.ndarray]:
+        """Every layer's intermediate tensors for ``tokens`` (from position 0), named as llama.cpp's graph
+        callbacks (``"l_out-3"``, ``"attn_norm-3"``, ``"Qcur-3"``, ..., ``"result_norm"``), each (n_tokens, ...).
+
+        Computed by the numpy reference forward (``runtime/reference.py``: the same weights and ggml's
+        roundings, agreeing with this native forward to the bounds in tests/runtime), so inspection never
+        slows the native graph, which keeps no per-layer copies.
+        """
+        from .reference import ReferenceModel
+
+        if getattr(self, "_reference", None) is None:
+            self._reference = ReferenceModel(self.reader)
+        capture: dict[str, np.ndarray] = {}
+        self._reference.logits(tokens, capture=capture)
+        return capture
+
     # ---- lifetime ----------------------------------------------------------------------------------
 
     def close(self) -> None:

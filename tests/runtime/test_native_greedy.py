@@ -60,3 +60,18 @@ def test_teacher_forced_top1_agreement(model):
         agree += int((top == want).sum())
         total += len(want)
     assert agree / total >= 0.95, f"{agree}/{total}"
+
+
+def test_model_text_api(model):
+    """Model.tokenize/detokenize/generate and the per-layer inspection hook."""
+    ids = model.tokenize("The capital of France is")
+    assert ids == CASES["fact"]["prompt_ids"]
+    assert model.detokenize(ids) == "The capital of France is"
+    from ggufpy.runtime.sampler import Sampler, SamplerConfig
+
+    text = "".join(model.generate("The capital of France is", n_predict=8, sampler=Sampler(SamplerConfig(temp=0))))
+    assert text == model.detokenize(CASES["fact"]["generated_ids"][:8])
+    states = model.hidden_states(ids)
+    n_layer = model.config.n_layer
+    assert states[f"l_out-{n_layer - 1}"].shape == (len(ids), model.config.n_embd)
+    assert all(f"l_out-{i}" in states for i in range(n_layer))
