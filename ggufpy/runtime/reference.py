@@ -71,6 +71,8 @@ VEC_DOT_TYPE: dict[GGMLType, GGMLType] = {
        for vdt, names in ((GGMLType.Q8_0, _Q8_0_WEIGHTS), (GGMLType.Q8_1, _Q8_1_WEIGHTS),
                           (GGMLType.Q8_K, _Q8_K_WEIGHTS))
        for name in names if name in GGMLType.__members__},
+    # ggufpy-private types: no ggml rule; ggufpy's native runtime keeps their activations in float32
+    GGMLType.NF4: GGMLType.F32, GGMLType.TQ2_64: GGMLType.F32,
 }
 
 FA_TILE_Q = 64  # GGML_FA_TILE_Q (ggml-cpu/common.h): batches of at least this many rows use the tiled kernel

@@ -45,6 +45,9 @@ REPO = Path(__file__).resolve().parents[2]
 LEGACY = [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL]
 KQUANT = [GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]
 FLOATS = [GGMLType.F32, GGMLType.F16]
+# no integer kernel yet: blocks decoded to float32, products summed in double (F32 activations)
+VIA_F32 = [GGMLType.BF16, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.TQ1_0, GGMLType.TQ2_0, GGMLType.NF4,
+           GGMLType.TQ2_64, GGMLType.MXFP4]
 # awkward lengths: 1, 3, 18 (SmolLM2's 576), 33 and 48 (1536) blocks of 32; 1, 3, 11 super-blocks of 256
 LEGACY_N = [32, 96, 576, 1056, 1536]
 KQUANT_N = [256, 768, 2816]
@@ -95,7 +98,7 @@ def _cases():
     for t in FLOATS + LEGACY:
         for n in LEGACY_N:
             yield t, n
-    for t in KQUANT:
+    for t in KQUANT + VIA_F32:
         for n in KQUANT_N:
             yield t, n
 
@@ -163,14 +166,16 @@ def test_kernel_tables():
         assert k.vec_dot_type(int(GGMLType.Q4_0)) == k.vec_dot_type(int(GGMLType.Q8_0)) == GGMLType.Q8_0
         assert k.vec_dot_type(int(GGMLType.Q6_K)) == GGMLType.Q8_K
         assert k.vec_dot_type(int(GGMLType.F16)) == GGMLType.F16
-        assert k.vec_dot_type(int(GGMLType.Q2_K)) is None  # not yet
+        assert k.vec_dot_type(int(GGMLType.Q2_K)) == GGMLType.F32  # decoded to float32 (no integer kernel yet)
+        assert k.vec_dot_type(int(GGMLType.IQ2_XXS)) is None  # no kernel at all: a model using it is refused
     if "avx512vnni" in ops.compiled_isas():  # registered exactly where the CPU has VNNI (and the avx512 set)
         assert ("avx512vnni" in ISAS) == ("avx512" in ISAS and "avx512_vnni" in ops.cpu_features())
 
 
 # ---- the model: tiny llama -------------------------------------------------------------------------------
 
-TINY_TARGETS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m", "q5_k_m", "q6_k", "f16"]
+TINY_TARGETS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m", "q5_k_m", "q6_k", "f16", "bf16", "q2_k", "q3_k_m",
+                "nf4", "tq2_0", "tq1_0", "tq2_64"]
 TINY_REL = 3e-2  # of the largest |logit|; rounding flips (module docstring), measured up to 1.4e-2
 TINY_F32_REL = 1e-3  # F32 weights: only the F16 KV cache rounds; measured 1.7e-4
 TIE_REL = 2e-2  # a differing argmax is accepted when the reference's two logits are this close (of the range)
@@ -181,7 +186,7 @@ def tiny_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("native_tiny")
     write_tiny_llama(d / "f32.gguf")
     write_tiny_llama(d / "tied.gguf", tied=True)
-    for t in TINY_TARGETS + ["q2_k"]:
+    for t in TINY_TARGETS:
         quantize_file(d / "f32.gguf", d / f"{t}.gguf", t, progress=False)
     return d
 
@@ -375,7 +380,7 @@ def test_smollm2_per_isa_env(smollm2_path, smol_ref, isa, tmp_path):
 # ---- bad input: one-line errors ----------------------------------------------------------------------------
 
 
-def _rewrite(src: Path, dst: Path, *, drop_tensor=None, arch=None) -> Path:
+def _rewrite(src: Path, dst: Path, *, drop_tensor=None, arch=None, iq2_tensor=None) -> Path:
     with ggufpy.open(src) as r:
         w = GGUFWriter(dst, overwrite=True)
         for f in r.metadata.fields():
@@ -383,7 +388,10 @@ def _rewrite(src: Path, dst: Path, *, drop_tensor=None, arch=None) -> Path:
             key = f.key.replace("llama.", f"{arch}.", 1) if arch and f.key.startswith("llama.") else f.key
             w.add_key_value(key, value, f.type, f.elem_type)
         for t in r.tensors:
-            if t.name != drop_tensor:
+            if t.name == iq2_tensor:  # random IQ2_XXS blocks (66 bytes per 256): a type with no matmul kernel
+                raw = np.random.default_rng(0).integers(0, 256, t.n_elements // 256 * 66, dtype=np.uint8)
+                w.add_tensor(t.name, raw, ggml_type=GGMLType.IQ2_XXS, ne=t.ne)
+            elif t.name != drop_tensor:
                 w.add_tensor(t.name, np.array(t.data), ggml_type=t.type, ne=t.ne)
         w.write()
     return dst
@@ -407,11 +415,11 @@ def test_error_missing_tensor(tiny_dir, tmp_path):
     assert "missing tensor 'blk.1.ffn_up.weight'" in _one_line(e)
 
 
-def test_error_type_without_kernel(tiny_dir):
+def test_error_type_without_kernel(tiny_dir, tmp_path):
     with pytest.raises(UnsupportedTypeError) as e:
-        Model.load(tiny_dir / "q2_k.gguf")
+        Model.load(_rewrite(tiny_dir / "f32.gguf", tmp_path / "iq2.gguf", iq2_tensor="blk.1.ffn_up.weight"))
     msg = _one_line(e)
-    assert re.search(r"tensor 'blk\.\d+\.\w+\.weight' has type Q[23]_K, which has no native matmul kernel", msg), msg
+    assert "tensor 'blk.1.ffn_up.weight' has type IQ2_XXS, which has no native matmul kernel" in msg, msg
 
 
 def test_error_bad_eval_input(tiny_dir):

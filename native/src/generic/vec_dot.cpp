@@ -303,6 +303,40 @@ void silu_mul_generic(size_t n, float * y, const float * g, const float * u) {
 
 }  // namespace
 
+// ---- weight types without an integer kernel yet (Q2_K, Q3_K, ternary, NF4, MXFP4, IQ4_XS, BF16) ----------
+// The activations stay float32 (vec_dot_type F32); each weight block is decoded with its bit-exact
+// dequantizer and the products are summed in double, so the result is the float64 dot of the
+// dequantized row rounded once. Correct for every type, slower than an integer kernel.
+void dequant_row_q2_K_generic(const void *, float *, size_t);
+void dequant_row_q3_K_generic(const void *, float *, size_t);
+void dequant_row_tq1_0_generic(const void *, float *, size_t);
+void dequant_row_tq2_0_generic(const void *, float *, size_t);
+void dequant_row_tq2_64_generic(const void *, float *, size_t);
+void dequant_row_iq4_xs_generic(const void *, float *, size_t);
+void dequant_row_mxfp4_generic(const void *, float *, size_t);
+void dequant_row_nf4_generic(const void *, float *, size_t);
+
+template <dequant_row_fn Dequant, int QK, int TYPE_SIZE>
+static float vec_dot_via_f32_generic(size_t n, const void * vw, const void * va) {
+    const uint8_t * w = (const uint8_t *)vw;
+    const float * a = (const float *)va;
+    float buf[QK];
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i += QK, w += TYPE_SIZE) {
+        Dequant(w, buf, QK);
+        for (int j = 0; j < QK; ++j) sum += (double)buf[j] * (double)a[i + j];
+    }
+    return (float)sum;
+}
+
+static float vec_dot_bf16_generic(size_t n, const void * vw, const void * va) {
+    const uint16_t * w = (const uint16_t *)vw;
+    const float * a = (const float *)va;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += (double)bf16_to_fp32(w[i]) * (double)a[i];
+    return (float)sum;
+}
+
 void fill_generic_vec_dot(kernel_table & t) {
     auto set = [&](uint32_t type, vec_dot_fn fn, uint32_t vdt) {
         t.vec_dot[type_slot(type)] = fn;
@@ -319,6 +353,15 @@ void fill_generic_vec_dot(kernel_table & t) {
     set(T_Q4_K, vec_dot_q4_K_generic, T_Q8_K);
     set(T_Q5_K, vec_dot_q5_K_generic, T_Q8_K);
     set(T_Q6_K, vec_dot_q6_K_generic, T_Q8_K);
+    set(T_Q2_K, vec_dot_via_f32_generic<dequant_row_q2_K_generic, QK_K, 84>, T_F32);
+    set(T_Q3_K, vec_dot_via_f32_generic<dequant_row_q3_K_generic, QK_K, 110>, T_F32);
+    set(T_TQ1_0, vec_dot_via_f32_generic<dequant_row_tq1_0_generic, QK_K, 54>, T_F32);
+    set(T_TQ2_0, vec_dot_via_f32_generic<dequant_row_tq2_0_generic, QK_K, 66>, T_F32);
+    set(T_IQ4_XS, vec_dot_via_f32_generic<dequant_row_iq4_xs_generic, QK_K, 136>, T_F32);
+    set(T_MXFP4, vec_dot_via_f32_generic<dequant_row_mxfp4_generic, 32, 17>, T_F32);
+    set(T_NF4, vec_dot_via_f32_generic<dequant_row_nf4_generic, 64, 36>, T_F32);
+    set(T_TQ2_64, vec_dot_via_f32_generic<dequant_row_tq2_64_generic, 64, 18>, T_F32);
+    set(T_BF16, vec_dot_bf16_generic, T_F32);
 
     t.from_float[type_slot(T_F32)] = from_float_f32;
     t.from_float[type_slot(T_F16)] = t.quantize[type_slot(T_F16)];  // numpy rule = F16C round-to-nearest-even
