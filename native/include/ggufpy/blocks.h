@@ -60,6 +60,18 @@ enum ggml_type_id : uint32_t {
     T_NF4 = 0x47500001u, T_TQ2_64 = 0x47500002u,
 };
 
+// Q4_K/Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 ``scales`` bytes (ggml get_scale_min_k4):
+// j < 4: low 6 bits of bytes j / j+4; j >= 4: low/high nibble of byte j+4 plus the top 2 bits of j-4 / j.
+inline void get_scale_min_k4(int j, const uint8_t * q, uint8_t * d, uint8_t * m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
 // (block_size, type_size) of the types above, {0, 0} for others.
 struct block_layout { int block_size; int type_size; };
 block_layout layout_of(uint32_t type);

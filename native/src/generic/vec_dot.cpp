@@ -172,15 +172,12 @@ float vec_dot_iq4_nl_generic(size_t n, const void * vw, const void * va) {
     return sumf;
 }
 
-// K-quant 6-bit scale / min of sub-block j (ggml get_scale_min_k4).
+// K-quant 6-bit scale / min of sub-block j as ints (blocks.h get_scale_min_k4).
 inline void scale_min_k4(int j, const uint8_t * q, int & d, int & m) {
-    if (j < 4) {
-        d = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
+    uint8_t d8, m8;
+    get_scale_min_k4(j, q, &d8, &m8);
+    d = d8;
+    m = m8;
 }
 
 // Min term of Q4_K/Q5_K from bsums: Σ_g bsums[g] * m_{g/2}.

@@ -58,16 +58,6 @@ static void dequant_row_q4_1_avx512(const void * vx, float * y, size_t n) {
     }
 }
 
-static inline void get_scale_min_k4(int j, const uint8_t * q, uint8_t * d, uint8_t * m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-    }
-}
-
 static void dequant_row_q4_K_avx512(const void * vx, float * y, size_t n) {
     const auto * x = (const block_q4_K *)vx;
     for (size_t i = 0; i < n / QK_K; ++i) {
