@@ -18,8 +18,6 @@ using namespace ggufpy;
 
 namespace {
 
-using u16_array = py::array_t<uint16_t, py::array::c_style>;
-
 // Accept a C-contiguous array of 2-byte elements (uint16, float16, or raw uint8 bytes of even length)
 // and view it as uint16 without copying.
 py::array as_u16(const py::array & a, const char * what) {
@@ -143,18 +141,27 @@ py::array_t<uint8_t> from_float(const Kernels & k, uint32_t type, const py::arra
     return out;
 }
 
+// Bytes per row of n elements for a weight type and its vec_dot_type; validates n and both arrays.
+struct row_bytes {
+    size_t w, a;
+};
+row_bytes dot_rows(const Kernels & k, int slot, uint32_t type, const py::array & w, const py::array & a, size_t n,
+                   const char * what) {
+    const block_layout bw = layout_of(type), ba = layout_of(k.t->vec_dot_type[slot]);
+    if (n == 0 || n % (size_t)bw.block_size || n % (size_t)ba.block_size)
+        throw py::value_error(std::string(what) + ": n = " + std::to_string(n) +
+                              " is not a positive multiple of the block sizes");
+    check_bytes(w, (std::string(what) + ": w").c_str());
+    check_bytes(a, (std::string(what) + ": a").c_str());
+    return {n / bw.block_size * bw.type_size, n / ba.block_size * ba.type_size};
+}
+
 // rows of weight type `type` (uint8, each n elements) . one activation row (uint8, vec_dot_type) -> float32 per row
 py::array_t<float> vec_dot(const Kernels & k, uint32_t type, const py::array & w, const py::array & a, size_t n) {
     const int slot = slot_or_throw(type, "vec_dot");
     const vec_dot_fn fn = k.t->vec_dot[slot];
     if (!fn) throw py::value_error("no native vec_dot for type id " + std::to_string(type));
-    const uint32_t vdt = k.t->vec_dot_type[slot];
-    const block_layout bw = layout_of(type), ba = layout_of(vdt);
-    if (n == 0 || n % (size_t)bw.block_size || n % (size_t)ba.block_size)
-        throw py::value_error("vec_dot: n = " + std::to_string(n) + " is not a positive multiple of the block sizes");
-    const size_t w_row = n / bw.block_size * bw.type_size, a_row = n / ba.block_size * ba.type_size;
-    check_bytes(w, "vec_dot: w");
-    check_bytes(a, "vec_dot: a");
+    const auto [w_row, a_row] = dot_rows(k, slot, type, w, a, n, "vec_dot");
     if ((size_t)w.nbytes() % w_row || (size_t)a.nbytes() != a_row)
         throw py::value_error("vec_dot: expected whole weight rows of " + std::to_string(w_row) + " bytes and one " +
                               std::to_string(a_row) + "-byte activation row, got " + std::to_string(w.nbytes()) +
@@ -246,13 +253,7 @@ py::array_t<float> mat_dot(const Kernels & k, uint32_t type, const py::array & w
     const int slot = slot_or_throw(type, "mat_dot");
     const mat_dot_fn fn = k.t->mat_dot[slot];
     if (!fn) throw py::value_error("no native mat_dot for type id " + std::to_string(type));
-    const uint32_t vdt = k.t->vec_dot_type[slot];
-    const block_layout bw = layout_of(type), ba = layout_of(vdt);
-    if (n == 0 || n % (size_t)bw.block_size || n % (size_t)ba.block_size)
-        throw py::value_error("mat_dot: n = " + std::to_string(n) + " is not a positive multiple of the block sizes");
-    const size_t w_row = n / bw.block_size * bw.type_size, a_row = n / ba.block_size * ba.type_size;
-    check_bytes(w, "mat_dot: w");
-    check_bytes(a, "mat_dot: a");
+    const auto [w_row, a_row] = dot_rows(k, slot, type, w, a, n, "mat_dot");
     if ((size_t)w.nbytes() % w_row || (size_t)a.nbytes() % a_row || w.nbytes() == 0 || a.nbytes() == 0)
         throw py::value_error("mat_dot: expected whole rows of " + std::to_string(w_row) + " (weights) and " +
                               std::to_string(a_row) + " (activations) bytes");
