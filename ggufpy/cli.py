@@ -119,32 +119,63 @@ def cmd_quant_report(args: argparse.Namespace) -> int:
 
 
 def cmd_perplexity(args: argparse.Namespace) -> int:
+    import contextlib
+
     import numpy as np
     from tqdm import tqdm
 
+    from .runtime.kld import LogitsBaseWriter, kl_divergence, read_logits_base
     from .runtime.model import Model
     from .runtime.perplexity import perplexity, tokenize_for_perplexity
     from .runtime.tokenizer import Tokenizer
 
+    if args.kl_divergence and not args.kl_divergence_base:
+        raise SystemExit("--kl-divergence needs --kl-divergence-base FILE (the base log-probs to compare with)")
+    if not args.kl_divergence and not args.file:
+        raise SystemExit("perplexity needs -f FILE (a UTF-8 text)")
     path = _model_path(args.model)
-    with open(args.file, encoding="utf-8", newline="") as f:  # keep CRLF: llama.cpp reads bytes
-        text = f.read()
     tok = Tokenizer.from_gguf(path)
-    tokens = tokenize_for_perplexity(tok, text)
-    n_chunks = len(tokens) // args.ctx_size if args.chunks is None else min(args.chunks, len(tokens) // args.ctx_size)
-    with Model.load(path, threads=args.threads, n_ctx=args.ctx_size) as model:
-        print(f"{len(tokens)} tokens, {n_chunks} chunks of {args.ctx_size}, {model.threads} threads, "
-              f"isa {model.isa}", file=sys.stderr)
+    if args.kl_divergence:
+        base = read_logits_base(args.kl_divergence_base)
+        n_ctx, n_chunks, n_tokens = base.n_ctx, base.n_chunk, base.n_chunk * base.n_ctx
+        if args.chunks is not None:
+            n_chunks = min(args.chunks, n_chunks)
+    else:
+        with open(args.file, encoding="utf-8", newline="") as f:  # keep CRLF: llama.cpp reads bytes
+            text = f.read()
+        tokens = tokenize_for_perplexity(tok, text)
+        n_ctx, n_tokens = args.ctx_size, len(tokens)
+        n_chunks = n_tokens // n_ctx if args.chunks is None else min(args.chunks, n_tokens // n_ctx)
+    with Model.load(path, threads=args.threads, n_ctx=n_ctx) as model:
+        print(f"{n_tokens} tokens, {n_chunks} chunks of {n_ctx}, {model.threads} threads, isa {model.isa}",
+              file=sys.stderr)
+        eval_chunk = lambda toks: model.eval(np.asarray(toks, np.int32), 0)  # noqa: E731
         with tqdm(total=n_chunks, unit="chunk", disable=args.quiet) as bar:
-            def progress(i: int, ppl: float) -> None:
-                bar.set_postfix_str(f"ppl {ppl:.4f}")
-                bar.update(1)
+            if args.kl_divergence:
+                def kld_progress(i, res) -> None:
+                    bar.set_postfix_str(f"ppl {res.ppl[0]:.4f} kld {res.mean_kld[0]:.5f}")
+                    bar.update(1)
 
-            res = perplexity(lambda toks: model.eval(np.asarray(toks, np.int32), 0), tokens,
-                             n_ctx=args.ctx_size, n_chunks=args.chunks, bos_id=tok.bos_id, add_bos=tok.add_bos,
-                             progress=progress)
+                res = kl_divergence(eval_chunk, base, model.config.n_vocab, bos_id=tok.bos_id, add_bos=tok.add_bos,
+                                    n_chunks=n_chunks, progress=kld_progress)
+            else:
+                def progress(i: int, ppl: float) -> None:
+                    bar.set_postfix_str(f"ppl {ppl:.4f}")
+                    bar.update(1)
+
+                save = (LogitsBaseWriter(args.kl_divergence_base, n_ctx, model.config.n_vocab, n_chunks, tokens)
+                        if args.kl_divergence_base else contextlib.nullcontext())
+                with save as writer:
+                    res = perplexity(eval_chunk, tokens, n_ctx=n_ctx, n_chunks=args.chunks, bos_id=tok.bos_id,
+                                     add_bos=tok.add_bos, progress=progress,
+                                     on_scored=writer.add_chunk if writer else None)
+    if args.kl_divergence:
+        print(res.report())
+        return 0
     print(" ".join(f"[{i + 1}]{p:.4f}" for i, p in enumerate(res.chunk_ppl)))
     print(f"Final estimate: PPL = {res.ppl:.4f} +/- {res.stderr:.5f}")
+    if args.kl_divergence_base:
+        print(f"saved the base log-probs to {args.kl_divergence_base}", file=sys.stderr)
     return 0
 
 
@@ -257,8 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("perplexity", help="perplexity of a text, computed as llama.cpp's llama-perplexity does")
     s.add_argument("model", nargs="?", help="a .gguf file (default: the default model)")
-    s.add_argument("-f", "--file", required=True, help="UTF-8 text file")
+    s.add_argument("-f", "--file", help="UTF-8 text file (not needed with --kl-divergence)")
     s.add_argument("-c", "--ctx-size", type=int, default=512, help="chunk length (default 512)")
+    s.add_argument("--kl-divergence-base", metavar="FILE",
+                   help="save the log-probs to FILE (llama.cpp's format); with --kl-divergence: read them")
+    s.add_argument("--kl-divergence", action="store_true",
+                   help="evaluate the tokens of --kl-divergence-base FILE and report the KL divergence from it")
     s.add_argument("--chunks", type=int, default=None, help="evaluate at most N chunks")
     s.add_argument("-t", "--threads", type=int, default=None, help="threads (default: physical cores)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

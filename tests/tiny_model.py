@@ -61,3 +61,35 @@ def write_tiny_llama(path: str | Path, *, tied: bool = False, seed: int = 0) -> 
         w.add_tensor(name, x)
     w.write()
     return Path(path)
+
+
+def write_tiny_llama_for_llamacpp(path: str | Path) -> Path:
+    """The tiny llama made runnable by llama.cpp's SPM tokenizer, which needs the byte token "<0x0A>" (its
+    newline id) and, with no "\u2581" in the vocab, ``add_space_prefix = false``: token 255 becomes "<0x0A>".
+    (tools/gen_golden_kld.py ran llama.cpp on exactly this file.)"""
+    from ggufpy import GGUFReader
+
+    path = Path(path)
+    src = write_tiny_llama(path.with_suffix(".src.gguf"))
+    with GGUFReader(src) as r:
+        w = GGUFWriter(path, overwrite=True)
+        for f in r.metadata.fields():
+            value = f.value
+            if f.key == "tokenizer.ggml.tokens":
+                value = list(value[:-1]) + ["<0x0A>"]
+            elif f.key == "tokenizer.ggml.token_type":
+                value = np.array(list(value[:-1]) + [int(TokenType.BYTE)], dtype=np.int32)
+            w.add_key_value(f.key, value, f.type, f.elem_type)
+        w.add_bool("tokenizer.ggml.add_space_prefix", False)
+        for t in r.tensors:
+            w.add_tensor(t.name, t.data, ggml_type=t.type, ne=t.ne)
+        w.write()
+    src.unlink()
+    return path
+
+
+def tiny_text(n: int = 300, seed: int = 1) -> str:
+    """n random pieces "tN", N in 3..9 or 30..99: the numbers whose every prefix "tN" is a token too, so that
+    SPM's bigram merges reach them (there is no "t1" or "t2" to build "t12" or "t200" from)."""
+    rng = np.random.default_rng(seed)
+    return "".join(f"t{int(i)}" for i in rng.choice(list(range(3, 10)) + list(range(30, 100)), size=n))

@@ -68,6 +68,7 @@ def perplexity(
     bos_id: int | None = None,
     add_bos: bool = True,
     progress: Callable[[int, float], None] | None = None,
+    on_scored: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> PerplexityResult:
     """llama-perplexity's number for ``tokens`` (see the module docstring for the exact procedure).
 
@@ -80,6 +81,8 @@ def perplexity(
         bos_id: the BOS id, required when ``add_bos``.
         add_bos: whether the vocab adds BOS (``llama_vocab_get_add_bos``); then each chunk starts with BOS.
         progress: called as ``progress(i, cumulative_ppl)`` after each chunk (1-based i).
+        on_scored: called with each chunk's scored logits (n_ctx - 1 - n_ctx/2 rows) and their target
+            tokens, e.g. ``LogitsBaseWriter.add_chunk`` to save a ``--kl-divergence-base`` file.
 
     Raises:
         ValueError: fewer than ``2 * n_ctx`` tokens, n_ctx < 2, or add_bos without bos_id.
@@ -106,7 +109,10 @@ def perplexity(
         logits = np.asarray(model_logits_fn(inputs))
         if logits.shape[0] != n_ctx:
             raise ValueError(f"model_logits_fn returned {logits.shape[0]} rows for {n_ctx} tokens")
-        v = token_nll(logits[first:n_ctx - 1], np.asarray(chunk[first + 1:n_ctx]))
+        targets = np.asarray(chunk[first + 1:n_ctx])
+        v = token_nll(logits[first:n_ctx - 1], targets)
+        if on_scored is not None:
+            on_scored(logits[first:n_ctx - 1], targets)
         nll += float(v.sum())
         nll2 += float((v * v).sum())
         count += n_ctx - first - 1
