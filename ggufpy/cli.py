@@ -179,6 +179,29 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .bench import bench, format_table
+    from .runtime.model import default_threads
+
+    try:
+        threads = tuple(int(x) for x in args.threads.split(",")) if args.threads else (default_threads(),)
+    except ValueError:
+        raise SystemExit(f"-t/--threads: expected a comma-separated list of integers, got {args.threads!r}")
+    if min(threads) < 1 or args.repetitions < 1 or args.n_prompt < 0 or args.n_gen < 0:
+        raise SystemExit("threads and repetitions must be >= 1, -p and -n >= 0")
+    path = _model_path(args.model)
+    total = len(threads) * args.repetitions * ((args.n_prompt > 0) + (args.n_gen > 0))
+    with tqdm(total=total, unit="run", disable=args.json or args.quiet, leave=False) as bar:
+        rows = bench(path, args.n_prompt, args.n_gen, threads, args.repetitions, progress=lambda r, i: bar.update(1))
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows], indent=1))
+    else:
+        print(format_table(rows))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .runtime.generate import GenerationStats, generate
     from .runtime.model import Model
@@ -298,6 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-t", "--threads", type=int, default=None, help="threads (default: physical cores)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_perplexity)
+
+    s = sub.add_parser("bench", help="prompt and generation speed (tokens/s), measured as llama-bench does")
+    s.add_argument("model", nargs="?", help="a .gguf file (default: the default model)")
+    s.add_argument("-p", "--n-prompt", type=int, default=512, help="prompt tokens per pp test (0: skip; default 512)")
+    s.add_argument("-n", "--n-gen", type=int, default=128, help="generated tokens per tg test (0: skip; default 128)")
+    s.add_argument("-t", "--threads", default=None, help="comma-separated thread counts (default: the physical cores)")
+    s.add_argument("-r", "--repetitions", type=int, default=5, help="timed runs per test (default 5)")
+    s.add_argument("--json", action="store_true", help="rows as JSON (llama-bench's -o json fields)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("run", help="generate text from a prompt (llama.cpp's default sampler)")
     s.add_argument("model", nargs="?", help="a .gguf file (default: the default model)")

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from ggufpy.cli import main
 
 
@@ -87,3 +89,24 @@ def test_perplexity_keeps_crlf(tmp_path, smollm2_path):
     b = run("perplexity", str(smollm2_path), "-f", str(tmp_path / "lf.txt"), "-c", "128", "--chunks", "2", "-q")
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
     assert a.stdout != b.stdout
+
+
+def test_bench_json_and_table(smollm2_path):
+    """`ggufpy bench`: one row per (threads, test) with the requested repetitions, llama-bench's fields; the
+    table has llama-bench's columns. (No speed is asserted: timings do not belong in tests.)"""
+    r = run("bench", str(smollm2_path), "-p", "16", "-n", "4", "-r", "2", "-t", "1,2", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [(x["threads"], x["test"], x["n_prompt"], x["n_gen"]) for x in rows] == [
+        (1, "pp16", 16, 0), (1, "tg4", 0, 4), (2, "pp16", 16, 0), (2, "tg4", 0, 4)]
+    for x in rows:
+        assert len(x["samples_ts"]) == 2 and x["avg_ts"] == pytest.approx(sum(x["samples_ts"]) / 2)
+        assert x["model"] == "llama 135M Q4_1" and x["n_params"] == 134515008
+    r = run("bench", str(smollm2_path), "-p", "0", "-n", "2", "-r", "1", "-t", "1")
+    assert r.returncode == 0, r.stderr
+    head, sep, row = r.stdout.splitlines()
+    assert [c.strip() for c in head.strip("|").split("|")] == ["model", "size", "params", "backend", "threads",
+                                                              "test", "t/s"]
+    assert row.split("|")[6].strip() == "tg2" and sep.startswith("| ---")
+    r = run("bench", str(smollm2_path), "-t", "0")
+    assert r.returncode != 0 and "threads and repetitions must be >= 1" in r.stderr
