@@ -45,6 +45,11 @@ NF4_CODE = np.array(
     ],
     dtype=np.float32,
 )
+# NF4_CODE in Q1.14 fixed point, for the runtime's integer NF4 x Q8_0 dot product (native blocks.h
+# nf4_code_i16; ggufpy.runtime.reference emulates it): round(NF4_CODE * 2**14). No entry lies near a tie
+# (the closest is 0.077 from one), so any rounding rule gives this table, and |NF4_CODE_I16 * 2**-14 -
+# NF4_CODE| <= 2**-15. Quantization and dequantization never use it.
+NF4_CODE_I16 = np.round(NF4_CODE.astype(np.float64) * 2**14).astype(np.int16)
 # Decision thresholds: midpoints of neighbouring codes in float32 (x == midpoint -> lower code).
 NF4_MIDPOINTS = ((NF4_CODE[:-1] + NF4_CODE[1:]) / np.float32(2)).astype(np.float32)
 
@@ -152,6 +157,16 @@ class NF4(QuantType, qtype=GGMLType.NF4):
         qs = blocks[:, 4:]
         q = np.concatenate([qs & 0x0F, qs >> 4], axis=1)  # (n, 64)
         return (NF4_CODE[q] * d).astype(np.float32)
+
+
+def dequantize_code_i16(blocks: np.ndarray) -> np.ndarray:
+    """(n, 36) NF4 blocks -> (n, 64) float32 as the runtime's integer dot product sees them:
+    NF4_CODE_I16[q] * (d * 2**-14), within 2**-15 * |d| of ``NF4.dequantize_blocks``."""
+    blocks = np.ascontiguousarray(blocks)
+    d = blocks[:, :4].copy().view("<f4") * np.float32(2**-14)  # (n, 1); exact unless d is tiny (< 2**-112)
+    qs = blocks[:, 4:]
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1)  # (n, 64)
+    return (NF4_CODE_I16[q].astype(np.float32) * d).astype(np.float32)
 
 
 def from_bitsandbytes(packed: np.ndarray, absmax: np.ndarray) -> np.ndarray:

@@ -36,9 +36,10 @@ With ``emulate_ggml=True`` (default) also:
   F16 (``attention_one_row``).
 * Matmuls quantize their activations first, as ggml converts src1 to the weight type's ``vec_dot_type``
   (``VEC_DOT_TYPE``: Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL/MXFP4, Q8_1 for Q4_1/Q5_1, Q8_K for K- and IQ types,
-  F16/BF16 for those weights). Q8_0/Q8_1 codes are those of the x86 SIMD ``quantize_row_q8_{0,1}``
-  (``id = 127/amax``, round half to even), Q8_K those of ``quantize_row_q8_K_ref``; for Q4_1/Q5_1 the min term
-  uses Q8_1's stored ``s = fp16(d * sum(q))`` as ``ggml_vec_dot_q4_1_q8_1`` does.
+  F16/BF16 for those weights; ggufpy's own NF4 and TQ2_64 take Q8_0). Q8_0/Q8_1 codes are those of the x86 SIMD
+  ``quantize_row_q8_{0,1}`` (``id = 127/amax``, round half to even), Q8_K those of ``quantize_row_q8_K_ref``; for
+  Q4_1/Q5_1 the min term uses Q8_1's stored ``s = fp16(d * sum(q))`` as ``ggml_vec_dot_q4_1_q8_1`` does; NF4
+  weights enter as the native kernel's Q1.14 code book ``NF4_CODE_I16`` (``_nf4_i16_weights``).
 
 What the emulation buys (SmolLM2-135M Q4_1, measured against llama.cpp 0c1e570's own tensors): given llama.cpp's
 inputs, the emulated Q/K/V and output projections and both attention kernels equal llama.cpp's outputs to
@@ -71,9 +72,11 @@ VEC_DOT_TYPE: dict[GGMLType, GGMLType] = {
        for vdt, names in ((GGMLType.Q8_0, _Q8_0_WEIGHTS), (GGMLType.Q8_1, _Q8_1_WEIGHTS),
                           (GGMLType.Q8_K, _Q8_K_WEIGHTS))
        for name in names if name in GGMLType.__members__},
-    # ggufpy-private types: no ggml rule; ggufpy's native runtime keeps their activations in float32
-    GGMLType.NF4: GGMLType.F32, GGMLType.TQ2_64: GGMLType.F32,
+    # ggufpy-private types: no ggml rule; ggufpy's native kernels (native/src/generic/vec_dot.cpp) take
+    # Q8_0 activations, two blocks per 64-element weight block
+    GGMLType.NF4: GGMLType.Q8_0, GGMLType.TQ2_64: GGMLType.Q8_0,
 }
+# Not mirrored by the native table: BF16, whose native kernel keeps the activations in float32.
 
 FA_TILE_Q = 64  # GGML_FA_TILE_Q (ggml-cpu/common.h): batches of at least this many rows use the tiled kernel
 
@@ -271,10 +274,28 @@ class Linear:
         return y
 
 
+def _nf4_i16_weights(tensor) -> np.ndarray:
+    """NF4 weights as the native NF4 x Q8_0 kernel multiplies them, (n_out, n_in) float32:
+    NF4_CODE_I16[q] * (d * 2**-14) instead of NF4_CODE[q] * d (|difference| <= 2**-15 * |d|)."""
+    from ..quants.nf4 import dequantize_code_i16
+
+    raw = np.asarray(tensor.data).reshape(-1, QUANT_SIZES[GGMLType.NF4][1])
+    return dequantize_code_i16(raw).reshape(tensor.shape)
+
+
+def _own_matmul_weights(tensor, act_quant: bool) -> bool:
+    """Whether the weights a matmul multiplies differ from ``tensor.numpy()`` (the dequantized values that
+    get_rows uses): Q4_1/Q5_1 under act_quant (d * q alone, the min goes with Q8_1's s) and NF4 under
+    act_quant (the Q1.14 code book)."""
+    return act_quant and (VEC_DOT_TYPE.get(tensor.type) == GGMLType.Q8_1 or tensor.type == GGMLType.NF4)
+
+
 def _linear(tensor, act_quant: bool, bias=None) -> Linear:
     vdt = VEC_DOT_TYPE.get(tensor.type)
     if vdt is None:
         raise UnsupportedTypeError(f"tensor {tensor.name!r}: no matmul rule for type {tensor.type.name}")
+    if act_quant and tensor.type == GGMLType.NF4:
+        return Linear(_nf4_i16_weights(tensor), vdt, None, bias)
     if act_quant and vdt == GGMLType.Q8_1:
         from ..quants import dequantize
 
@@ -394,7 +415,7 @@ class ReferenceModel:
                     t = self._tensors["token_embd.weight"]
                 vdt = VEC_DOT_TYPE.get(t.type)
                 shared = t.name == "token_embd.weight" and self.cache_weights and vdt is not None
-                if shared and not (self.act_quant and vdt == GGMLType.Q8_1):
+                if shared and not _own_matmul_weights(t, self.act_quant):
                     value = Linear(self._global("token_embd"), vdt)  # one float32 copy
                 else:
                     value = _linear(t, self.act_quant)

@@ -32,9 +32,10 @@ from ggufpy.format.constants import GGMLType
 from ggufpy.format.writer import GGUFWriter
 from ggufpy.quantize import quantize_file
 from ggufpy.quants import dequantize, quantize
+from ggufpy.quants.nf4 import NF4_CODE, NF4_CODE_I16, dequantize_code_i16
 from ggufpy.runtime import ops
 from ggufpy.runtime.model import Model
-from ggufpy.runtime.reference import ReferenceModel, quantize_activations
+from ggufpy.runtime.reference import VEC_DOT_TYPE, ReferenceModel, quantize_activations
 from tests.tiny_model import write_tiny_llama
 
 ISAS = ops.available_isas()
@@ -42,16 +43,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 # ---- kernels --------------------------------------------------------------------------------------------
 
-LEGACY = [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL]
-KQUANT = [GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]
-FLOATS = [GGMLType.F32, GGMLType.F16]
-# no integer kernel yet: blocks decoded to float32, products summed in double (F32 activations)
-VIA_F32 = [GGMLType.BF16, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.TQ1_0, GGMLType.TQ2_0, GGMLType.NF4,
-           GGMLType.TQ2_64, GGMLType.MXFP4]
-# awkward lengths: 1, 3, 18 (SmolLM2's 576), 33 and 48 (1536) blocks of 32; 1, 3, 11 super-blocks of 256
+LEGACY = [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL, GGMLType.MXFP4]
+BLOCK64 = [GGMLType.NF4, GGMLType.TQ2_64]  # ggufpy-private 64-element blocks x Q8_0
+KQUANT = [GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.TQ1_0, GGMLType.TQ2_0,
+          GGMLType.IQ4_XS]
+FLOATS = [GGMLType.F32, GGMLType.F16, GGMLType.BF16]
+# awkward lengths: 1, 3, 18 (SmolLM2's 576), 33 and 48 (1536) blocks of 32; 1, 3, 11 super-blocks of 256;
+# 1, 3, 9, 17, 24 blocks of 64; floats also at lengths that leave SIMD tails
 LEGACY_N = [32, 96, 576, 1056, 1536]
 KQUANT_N = [256, 768, 2816]
-DOT_REL = 1e-6  # |vec_dot - exact| <= DOT_REL * sum_i |w_i a_i| (measured worst: 3e-8)
+BLOCK64_N = [64, 192, 576, 1088, 1536]
+FLOAT_N = LEGACY_N + [7, 45]
+DOT_REL = 1e-6  # |vec_dot - exact| <= DOT_REL * sum_i |w_i a_i| (measured worst: 9e-8, BF16 and TQ1_0)
+# NF4 runs on the Q1.14 code book (native blocks.h nf4_code_i16): each code is off by <= 2**-15, so the dot may
+# differ from the true-codebook one by a further 2**-15 * sum_i |d_w(i)| |a_i| (d_w(i): the block scale of w_i).
+NF4_CODE_REL = 2.0**-15
+# Types ggufpy cannot quantize: random codes and scales with a sane f16 scale d at byte 0.
+RANDOM_BLOCKS = {GGMLType.IQ4_NL: (32, 18), GGMLType.IQ4_XS: (256, 136)}
 
 
 def _weights(rng, wtype: GGMLType, rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +69,9 @@ def _weights(rng, wtype: GGMLType, rows: int, n: int) -> tuple[np.ndarray, np.nd
         raw = w.view(np.uint8).reshape(-1)
     elif wtype == GGMLType.F16:
         raw = w.astype(np.float16).view(np.uint8).reshape(-1)
-    elif wtype == GGMLType.IQ4_NL:  # dequantize-only in ggufpy: random codes, a sane f16 scale
-        blocks = rng.integers(0, 256, (rows * n // 32, 18), dtype=np.uint8)
+    elif wtype in RANDOM_BLOCKS:  # dequantize-only in ggufpy
+        block_size, type_size = RANDOM_BLOCKS[wtype]
+        blocks = rng.integers(0, 256, (rows * n // block_size, type_size), dtype=np.uint8)
         blocks[:, 0:2] = np.full((len(blocks), 1), 0.01, np.float16).view(np.uint8)
         raw = blocks.reshape(-1)
     else:
@@ -73,7 +82,8 @@ def _weights(rng, wtype: GGMLType, rows: int, n: int) -> tuple[np.ndarray, np.nd
 
 
 def _exact_dot(wtype: GGMLType, raw: np.ndarray, wdeq: np.ndarray, act: np.ndarray, vdt: int, n: int):
-    """float64 dots of each weight row with the activation row as the kernel sees it, and Σ|w a| per row."""
+    """float64 dots of each weight row with the activation row as the kernel sees it, and the allowed
+    error per row: DOT_REL * Σ|w a| (plus the NF4 code-book term)."""
     if vdt == GGMLType.F32:
         a = act.view(np.float32).astype(np.float64)
     elif vdt == GGMLType.F16:
@@ -88,19 +98,21 @@ def _exact_dot(wtype: GGMLType, raw: np.ndarray, wdeq: np.ndarray, act: np.ndarr
         m = wb[:, :, 2:4].copy().view(np.float16).astype(np.float64)[:, :, 0]
         wb[:, :, 2:4] = 0  # d * q alone
         wq = dequantize(wb.reshape(-1), wtype).astype(np.float64).reshape(wdeq.shape)
-        return wq @ a + m @ s, np.abs(wq) @ np.abs(a) + np.abs(m) @ np.abs(s)
+        return wq @ a + m @ s, DOT_REL * (np.abs(wq) @ np.abs(a) + np.abs(m) @ np.abs(s))
     else:
         a = dequantize(act, GGMLType(vdt)).astype(np.float64)
-    return wdeq @ a, np.abs(wdeq) @ np.abs(a)
+    tol = DOT_REL * (np.abs(wdeq) @ np.abs(a))
+    if wtype == GGMLType.NF4:  # the code-book rounding term (see NF4_CODE_REL)
+        d = raw.reshape(wdeq.shape[0], -1, 36)[:, :, :4].copy().view("<f4")[:, :, 0].astype(np.float64)
+        tol += NF4_CODE_REL * (np.repeat(np.abs(d), 64, axis=1) @ np.abs(a))
+    return wdeq @ a, tol
 
 
 def _cases():
-    for t in FLOATS + LEGACY:
-        for n in LEGACY_N:
-            yield t, n
-    for t in KQUANT + VIA_F32:
-        for n in KQUANT_N:
-            yield t, n
+    for ts, ns in ((FLOATS, FLOAT_N), (LEGACY, LEGACY_N), (KQUANT, KQUANT_N), (BLOCK64, BLOCK64_N)):
+        for t in ts:
+            for n in ns:
+                yield t, n
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -113,19 +125,27 @@ def test_vec_dot_vs_float64(isa, wtype, n, rng):
     x = rng.standard_normal(n).astype(np.float32)
     act = k.from_float(vdt, x)
     got = k.vec_dot(int(wtype), raw, act, n)
-    exact, mag = _exact_dot(wtype, raw, wdeq, act, vdt, n)
-    assert np.all(np.abs(got - exact) <= DOT_REL * mag), (got - exact) / mag
+    exact, tol = _exact_dot(wtype, raw, wdeq, act, vdt, n)
+    assert np.all(np.abs(got - exact) <= tol), (got - exact) / tol
+
+
+def _tile_shapes(wtype: GGMLType) -> list[tuple[int, int, int]]:
+    """(weight rows, activation rows, n): edges of every tile shape, n a whole number of blocks."""
+    if wtype in KQUANT:
+        return [(1, 1, 256), (3, 5, 768), (7, 9, 2816)]
+    if wtype in BLOCK64:
+        return [(1, 1, 64), (3, 5, 192), (7, 9, 576), (16, 32, 1088)]
+    return [(1, 1, 32), (3, 5, 96), (7, 9, 576), (16, 32, 1056)]
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("wtype", [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1],
-                         ids=lambda t: t.name)
+@pytest.mark.parametrize("wtype", LEGACY + BLOCK64 + KQUANT + FLOATS, ids=lambda t: t.name)
 def test_mat_dot_tiles_vs_float64(isa, wtype, rng):
     k = ops.kernels(isa)
     if not k.has_mat_dot(int(wtype)):
         pytest.skip(f"{isa} has no tile kernel for {wtype.name} (the model loops over vec_dot)")
     vdt = k.vec_dot_type(int(wtype))
-    for nr, nc, n in [(1, 1, 32), (3, 5, 96), (7, 9, 576), (16, 32, 1056)]:  # edges of every tile shape
+    for nr, nc, n in _tile_shapes(wtype):
         raw, wdeq = _weights(rng, wtype, nr, n)
         x = rng.standard_normal((nc, n)).astype(np.float32)
         act = k.from_float(vdt, x.reshape(-1))
@@ -133,10 +153,32 @@ def test_mat_dot_tiles_vs_float64(isa, wtype, rng):
         assert got.shape == (nc, nr)
         for c, a in enumerate(act.reshape(nc, -1)):
             a = np.ascontiguousarray(a)
-            exact, mag = _exact_dot(wtype, raw, wdeq, a, vdt, n)
-            assert np.all(np.abs(got[c] - exact) <= DOT_REL * mag), (nr, nc, n, c)
+            exact, tol = _exact_dot(wtype, raw, wdeq, a, vdt, n)
+            assert np.all(np.abs(got[c] - exact) <= tol), (nr, nc, n, c)
             # same floats as vec_dot: a token gets the same logits alone (decode) or in a batch
             np.testing.assert_array_equal(got[c], k.vec_dot(int(wtype), raw, a, n))
+
+
+def test_nf4_code_i16_bound():
+    """The NF4 kernels' Q1.14 code book: round(NF4_CODE * 2**14), every entry within NF4_CODE_REL = 2**-15 of
+    NF4_CODE, and no entry near a tie (so C's rounding in native blocks.h gives the same table)."""
+    scaled = NF4_CODE.astype(np.float64) * 2**14
+    assert np.array_equal(NF4_CODE_I16, np.round(scaled))
+    assert np.abs(NF4_CODE_I16 * 2.0**-14 - NF4_CODE).max() <= NF4_CODE_REL
+    assert np.abs(np.abs(scaled - np.floor(scaled)) - 0.5).min() > 0.05
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_nf4_vec_dot_vs_code_i16(isa, rng):
+    """Against weights decoded with the Q1.14 code book the NF4 kernels keep the plain DOT_REL bound."""
+    k = ops.kernels(isa)
+    for n in BLOCK64_N:
+        raw, _ = _weights(rng, GGMLType.NF4, 5, n)
+        w16 = dequantize_code_i16(raw.reshape(-1, 36)).astype(np.float64).reshape(5, n)
+        act = k.from_float(int(GGMLType.Q8_0), rng.standard_normal(n).astype(np.float32))
+        a = dequantize(act, GGMLType.Q8_0).astype(np.float64)
+        got = k.vec_dot(int(GGMLType.NF4), raw, act, n)
+        assert np.all(np.abs(got - w16 @ a) <= DOT_REL * (np.abs(w16) @ np.abs(a))), n
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -166,8 +208,15 @@ def test_kernel_tables():
         assert k.vec_dot_type(int(GGMLType.Q4_0)) == k.vec_dot_type(int(GGMLType.Q8_0)) == GGMLType.Q8_0
         assert k.vec_dot_type(int(GGMLType.Q6_K)) == GGMLType.Q8_K
         assert k.vec_dot_type(int(GGMLType.F16)) == GGMLType.F16
-        assert k.vec_dot_type(int(GGMLType.Q2_K)) == GGMLType.F32  # decoded to float32 (no integer kernel yet)
+        for t in (GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.TQ1_0, GGMLType.TQ2_0, GGMLType.IQ4_XS):
+            assert k.vec_dot_type(int(t)) == GGMLType.Q8_K, t.name
+        for t in (GGMLType.MXFP4, GGMLType.IQ4_NL, GGMLType.NF4, GGMLType.TQ2_64):
+            assert k.vec_dot_type(int(t)) == GGMLType.Q8_0, t.name
+        assert k.vec_dot_type(int(GGMLType.BF16)) == GGMLType.F32  # ggml: BF16; ours keeps float32 activations
         assert k.vec_dot_type(int(GGMLType.IQ2_XXS)) is None  # no kernel at all: a model using it is refused
+        # the numpy reference converts activations as the native kernels expect (except BF16, above)
+        for t in LEGACY + BLOCK64 + KQUANT + [GGMLType.F32, GGMLType.F16]:
+            assert VEC_DOT_TYPE[t] == k.vec_dot_type(int(t)), (isa, t.name)
     if "avx512vnni" in ops.compiled_isas():  # registered exactly where the CPU has VNNI (and the avx512 set)
         assert ("avx512vnni" in ISAS) == ("avx512" in ISAS and "avx512_vnni" in ops.cpu_features())
 

@@ -31,4 +31,8 @@ inline uint32_t fp16_to_fp32_bits(uint16_t h) {
 inline float fp16_to_fp32(uint16_t h) { return bits_to_f32(fp16_to_fp32_bits(h)); }
 inline float bf16_to_fp32(uint16_t h) { return bits_to_f32((uint32_t)h << 16); }
 
+// MXFP4's E8M0 scale halved, 2**(e - 128) (ggml_e8m0_to_fp32_half; halved because kvalues_mxfp4 are the
+// E2M1 values doubled). e < 2 gives the float32 denormals 2**-128 and 2**-127; e = 255 is not NaN here.
+inline float e8m0_to_fp32_half(uint8_t e) { return bits_to_f32(e < 2 ? (0x00200000u << e) : ((uint32_t)(e - 1) << 23)); }
+
 }  // namespace ggufpy

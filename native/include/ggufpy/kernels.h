@@ -21,7 +21,8 @@ using dequant_row_fn = void (*)(const void * src, float * dst, size_t n);
 using quantize_row_fn = void (*)(const float * src, void * dst, size_t n);
 // Dot product of one weight row (n elements of the weight type, raw blocks) with one activation row
 // already converted to that type's vec_dot_type (../shared/spec/formats.md §3); n a whole number of
-// blocks. Summation order is the kernel's own: results agree with an exact float64 dot to ~1e-6 relative.
+// blocks. Summation order is the kernel's own: results agree with an exact float64 dot to ~1e-6 relative
+// (NF4 plus its Q1.14 code book's rounding, blocks.h nf4_code_i16).
 using vec_dot_fn = float (*)(size_t n, const void * w, const void * a);
 // A tile of dot products: out[c * out_stride + r] = vec_dot(n, w + r * w_stride, a + c * a_stride) for
 // r < nr, c < nc (any sizes >= 1). Unpacks each weight block and converts each scale once per tile.

@@ -9,16 +9,6 @@
 
 namespace ggufpy {
 
-static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-static const int8_t kvalues_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-extern const float nf4_code[16];
-const float nf4_code[16] = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f,
-};
-
 // ---- legacy 32-blocks ---------------------------------------------------------------------------
 
 void dequant_row_q4_0_generic(const void * vx, float * y, size_t n) {
@@ -105,12 +95,8 @@ void dequant_row_q3_K_generic(const void * vx, float * y, size_t n) {
     const auto * x = (const block_q3_K *)vx;
     for (size_t i = 0; i < n / QK_K; ++i) {
         const float d_all = fp16_to_fp32(x[i].d);
-        int8_t scales[16];  // 6-bit scales, bias 32 (formats.md §2.2.5)
-        for (int j = 0; j < 16; ++j) {
-            const int lo = j < 8 ? (x[i].scales[j] & 0xF) : (x[i].scales[j - 8] >> 4);
-            const int hi = (x[i].scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-            scales[j] = (int8_t)(lo | (hi << 4));
-        }
+        uint8_t scales[16];  // 6-bit scales, bias 32 (formats.md §2.2.5)
+        get_scales_q3_K(x[i].scales, scales);
         const uint8_t * q = x[i].qs;
         const uint8_t * hm = x[i].hmask;
         uint8_t m = 1;
@@ -259,10 +245,6 @@ void dequant_row_iq4_xs_generic(const void * vx, float * y, size_t n) {
             }
         }
     }
-}
-
-static inline float e8m0_to_fp32_half(uint8_t e) {
-    return bits_to_f32(e < 2 ? (0x00200000u << e) : ((uint32_t)(e - 1) << 23));
 }
 
 void dequant_row_mxfp4_generic(const void * vx, float * y, size_t n) {

@@ -21,12 +21,9 @@
 
 namespace ggufpy {
 
-extern const float nf4_code[16];  // generic/dequant.cpp
-
 namespace {
 
 constexpr float GROUP_MAX_EPS = 1e-15f;  // ggml-quants.c
-const int8_t kvalues_mxfp4_q[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 // ---- rounding and conversion helpers ------------------------------------------------------------
 
@@ -705,9 +702,9 @@ void quantize_row_mxfp4_generic(const float * x, void * vy, size_t n) {
         for (int j = 0; j < 32; ++j) {
             const float a = std::fabs(x[j]);
             int best = 0;
-            float best_err = std::fabs(kvalues_mxfp4_q[0] * d - a);
+            float best_err = std::fabs(kvalues_mxfp4[0] * d - a);
             for (int k = 1; k < 8; ++k) {
-                const float err = std::fabs(kvalues_mxfp4_q[k] * d - a);
+                const float err = std::fabs(kvalues_mxfp4[k] * d - a);
                 if (err < best_err) { best = k; best_err = err; }
             }
             q[j] = (uint8_t)(x[j] < 0 && best > 0 ? best + 8 : best);

@@ -8,8 +8,6 @@
 
 namespace ggufpy {
 
-extern const float nf4_code[16];
-
 // 8 floats from the 8 bytes at the bottom of b
 static inline __m256 bytes8_to_ps(__m128i b, bool is_signed) {
     return _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));

@@ -1,6 +1,7 @@
-// 256-bit kernels for the 32-element legacy types (Q8_0, Q4_0 x Q8_0; Q4_1 x Q8_1): a one-pair dot
-// (vec_dot) and a tile of up to RMAX weight rows x CMAX activation rows (mat_dot), which unpacks each
-// weight block and converts each scale once per tile instead of once per dot product.
+// 256-bit kernels for the 32-element legacy and code-book types (Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 x Q8_0;
+// Q4_1, Q5_1 x Q8_1): a one-pair dot (vec_dot) and a tile of up to RMAX weight rows x CMAX activation rows
+// (mat_dot), which unpacks each weight block and converts each scale once per tile instead of once per dot
+// product.
 //
 // The u8 x s8 integer step is a policy: x86_avx2/vec_dot.cpp passes maddubs + madd, x86_avx512vnni/
 // vec_dot.cpp passes vpdpbusd on ymm (AVX512-VNNI + VL). Included only by those two files, each
@@ -18,6 +19,7 @@
 #include <cstring>
 
 #include "ggufpy/blocks.h"
+#include "ggufpy/float_bits.h"
 
 namespace ggufpy {
 namespace {
@@ -61,46 +63,87 @@ inline __m256i lt_qh_bit4(const uint8_t * qh) {
     return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-// ---- per-type traits ----------------------------------------------------------------------------
-// wq(block): the weight bytes as the u8 operand; sign_w: signed weights (Q8_0: |w| and sign(a, w));
-// offset: Q4_0's 8 / Q5_0's 16 (Σ (q-8) a = Σ q a - Σ 8 a); affine: Q4_1's / Q5_1's m_w * s_a term.
-// The first 4 bytes of a weight block are read as two f16 [d, m]; for Q8_0/Q4_0/Q5_0 the second is junk
-// and never used.
+// 16 bytes of 4-bit code-book indices (Q4_0 nibble order) -> the 32 int8 code values (one pshufb).
+inline __m256i lt_codebook(const uint8_t * qs, const int8_t * table) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)table)), lt_nibbles(qs));
+}
 
-struct lt_q8_0 {
-    using wblock = block_q8_0;
+// ---- per-type traits ----------------------------------------------------------------------------
+// wq(block): the weight bytes as the u8 operand; sign_w: signed weights (Q8_0, IQ4_NL, MXFP4: |w| and
+// sign(a, w)); offset: Q4_0's 8 / Q5_0's 16 (Σ (q-8) a = Σ q a - Σ 8 a); affine: Q4_1's / Q5_1's m_w * s_a term.
+// Weight scales: pair(b0, b1) = [d0, m0, d1, m1] of two blocks, rows<R>(b) = [d, m] of R rows' blocks in
+// lanes 2r, 2r + 1 (m junk, never used, unless affine).
+
+// Blocks whose first 4 bytes are two f16 [d, m] (m: Q4_1's / Q5_1's min; for Q8_0/Q4_0/Q5_0/IQ4_NL junk).
+template <class W>
+struct lt_f16_scales {
+    using wblock = W;
+    static inline __m128 pair(const W & b0, const W & b1) { return lt_scale_pair(&b0, &b1); }
+    template <int R>
+    static inline __m256 rows(const W * const * b) {  // one vcvtph2ps for all R rows
+        __m128i h = _mm_setzero_si128();
+        for (int r = 0; r < R; ++r) {
+            int32_t u;
+            std::memcpy(&u, b[r], 4);
+            h = _mm_insert_epi32(h, u, r);
+        }
+        return _mm256_cvtph_ps(h);
+    }
+};
+
+struct lt_q8_0 : lt_f16_scales<block_q8_0> {
     using ablock = block_q8_0;
     static constexpr bool sign_w = true, affine = false;
     static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return lt_load(b.qs); }
 };
-struct lt_q4_0 {
-    using wblock = block_q4_0;
+struct lt_q4_0 : lt_f16_scales<block_q4_0> {
     using ablock = block_q8_0;
     static constexpr bool sign_w = false, affine = false;
     static constexpr int offset = 8;
     static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
 };
-struct lt_q4_1 {
-    using wblock = block_q4_1;
+struct lt_q4_1 : lt_f16_scales<block_q4_1> {
     using ablock = block_q8_1;
     static constexpr bool sign_w = false, affine = true;
     static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
 };
-struct lt_q5_0 {
-    using wblock = block_q5_0;
+struct lt_q5_0 : lt_f16_scales<block_q5_0> {
     using ablock = block_q8_0;
     static constexpr bool sign_w = false, affine = false;
     static constexpr int offset = 16;
     static inline __m256i wq(const wblock & b) { return _mm256_or_si256(lt_nibbles(b.qs), lt_qh_bit4(b.qh)); }
 };
-struct lt_q5_1 {
-    using wblock = block_q5_1;
+struct lt_q5_1 : lt_f16_scales<block_q5_1> {
     using ablock = block_q8_1;
     static constexpr bool sign_w = false, affine = true;
     static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return _mm256_or_si256(lt_nibbles(b.qs), lt_qh_bit4(b.qh)); }
+};
+
+struct lt_iq4_nl : lt_f16_scales<block_iq4_nl> {
+    using ablock = block_q8_0;
+    static constexpr bool sign_w = true, affine = false;
+    static constexpr int offset = 0;
+    static inline __m256i wq(const wblock & b) { return lt_codebook(b.qs, kvalues_iq4nl); }
+};
+// MXFP4: kvalues_mxfp4 code book, scale 2**(e - 128) from the E8M0 byte (not f16: it spans 2**-128..2**126).
+struct lt_mxfp4 {
+    using wblock = block_mxfp4;
+    using ablock = block_q8_0;
+    static constexpr bool sign_w = true, affine = false;
+    static constexpr int offset = 0;
+    static inline __m256i wq(const wblock & b) { return lt_codebook(b.qs, kvalues_mxfp4); }
+    static inline __m128 pair(const wblock & b0, const wblock & b1) {
+        return _mm_setr_ps(e8m0_to_fp32_half(b0.e), 0.0f, e8m0_to_fp32_half(b1.e), 0.0f);
+    }
+    template <int R>
+    static inline __m256 rows(const wblock * const * b) {
+        alignas(32) float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int r = 0; r < R; ++r) s[2 * r] = e8m0_to_fp32_half(b[r]->e);
+        return _mm256_load_ps(s);
+    }
 };
 
 // Integer sums (8 int32 lanes) of one weight block with one activation block.
@@ -132,7 +175,7 @@ float lt_vec_dot(size_t n, const void * vw, const void * va) {
     __m128 acc_m = _mm_setzero_ps();  // lane 1: Σ m_w s_a of even blocks, lane 3: of odd blocks
     size_t ib = 0;
     for (; ib + 2 <= nb; ib += 2) {
-        const __m128 p = _mm_mul_ps(lt_scale_pair(&x[ib], &x[ib + 1]), lt_scale_pair(&y[ib], &y[ib + 1]));
+        const __m128 p = _mm_mul_ps(T::pair(x[ib], x[ib + 1]), lt_scale_pair(&y[ib], &y[ib + 1]));
         if (T::affine) acc_m = _mm_add_ps(acc_m, p);
         const __m256i s0 = lt_block_dot<T, Dot>(T::wq(x[ib]), lt_load(y[ib].qs));
         const __m256i s1 = lt_block_dot<T, Dot>(T::wq(x[ib + 1]), lt_load(y[ib + 1].qs));
@@ -140,7 +183,7 @@ float lt_vec_dot(size_t n, const void * vw, const void * va) {
         acc1 = _mm256_fmadd_ps(lt_lane(p, 2), _mm256_cvtepi32_ps(s1), acc1);
     }
     if (ib < nb) {  // an even block: lanes 0 and 1 only
-        const __m128 p = _mm_mul_ps(lt_scale_pair(&x[ib], &x[ib]), lt_scale_pair(&y[ib], &y[ib]));
+        const __m128 p = _mm_mul_ps(T::pair(x[ib], x[ib]), lt_scale_pair(&y[ib], &y[ib]));
         if (T::affine) acc_m = _mm_add_ps(acc_m, _mm_blend_ps(p, _mm_setzero_ps(), 0xC));
         const __m256i s0 = lt_block_dot<T, Dot>(T::wq(x[ib]), lt_load(y[ib].qs));
         acc0 = _mm256_fmadd_ps(lt_lane(p, 0), _mm256_cvtepi32_ps(s0), acc0);
@@ -169,16 +212,13 @@ void lt_tile(size_t n, const uint8_t * w, size_t w_stride, const uint8_t * a, si
     }
     auto block = [&](size_t ib, int k) {
         __m256i wq[R], wabs[R];
-        __m128i h = _mm_setzero_si128();  // the first 4 bytes of each row's block: [d0, m0, d1, m1, ...] as f16
+        const W * b[R];
         for (int r = 0; r < R; ++r) {
-            const W & b = ((const W *)(w + (size_t)r * w_stride))[ib];
-            wq[r] = T::wq(b);
+            b[r] = &((const W *)(w + (size_t)r * w_stride))[ib];
+            wq[r] = T::wq(*b[r]);
             if (T::sign_w) wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
-            int32_t u;
-            std::memcpy(&u, &b, 4);
-            h = _mm_insert_epi32(h, u, r);
         }
-        const __m256 dm = _mm256_cvtph_ps(h);  // lanes 2r: d_w of row r, 2r + 1: m_w (junk unless affine)
+        const __m256 dm = T::template rows<R>(b);  // lanes 2r: d_w of row r, 2r + 1: m_w (junk unless affine)
         for (int c = 0; c < C; ++c) {
             const A & ab = ((const A *)(a + (size_t)c * a_stride))[ib];
             int32_t u;

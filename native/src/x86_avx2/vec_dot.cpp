@@ -11,6 +11,7 @@
 #include "ggufpy/float_bits.h"
 #include "ggufpy/kernels.h"
 #include "legacy_tile.h"
+#include "nf4_lut.h"
 
 namespace ggufpy {
 
@@ -123,6 +124,28 @@ float vec_dot_f16_avx2(size_t n, const void * vw, const void * va) {
     return sum;
 }
 
+inline __m256 load_bf16x8(const uint16_t * p) {  // exact: u32 = h << 16
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+// BF16 weights x F32 activations (ggufpy keeps the activations float32; ggml would round them to BF16).
+float vec_dot_bf16_avx2(size_t n, const void * vw, const void * va) {
+    const uint16_t * w = (const uint16_t *)vw;
+    const float * a = (const float *)va;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(a + i), s0);
+        s1 = _mm256_fmadd_ps(load_bf16x8(w + i + 8), _mm256_loadu_ps(a + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load_bf16x8(w + i + 16), _mm256_loadu_ps(a + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load_bf16x8(w + i + 24), _mm256_loadu_ps(a + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(a + i), s0);
+    float sum = hsum_float_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; ++i) sum += bf16_to_fp32(w[i]) * a[i];
+    return sum;
+}
+
 struct dot_maddubs {
     // 8 int32 lanes, each the sum of 4 u8 x s8 products. maddubs saturates pairs to int16: safe because
     // every u operand here is at most 128 and every s at most 127 in magnitude (2 * 128 * 127 < 32768).
@@ -149,6 +172,29 @@ alignas(16) const uint8_t k_shuffle_q6[128] = {
     12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15,
 };
 inline __m128i scale_shuffle_q6(int i) { return _mm_load_si128((const __m128i *)k_shuffle_q6 + i); }
+
+// ggml get_scale_shuffle_q3k: row i spreads int16 scale 2i over lane 0 and scale 2i + 1 over lane 1 (Q2_K/Q3_K:
+// each 32-byte plane holds two sub-blocks of 16).
+alignas(32) const uint8_t k_shuffle_q3k[128] = {
+    0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+    4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7,
+    8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
+    12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
+};
+inline __m256i scale_shuffle_q3k(int i) { return _mm256_load_si256((const __m256i *)k_shuffle_q3k + i); }
+
+// 16 int8 sub-block scales -> int16, scales 0-7 in both lanes of s[0], 8-15 in both lanes of s[1]
+// (picked per plane with scale_shuffle_q3k).
+inline void spread_k16_scales(__m128i scales8, __m256i s[2]) {
+    const __m256i all = _mm256_cvtepi8_epi16(scales8);
+    s[0] = _mm256_permute2x128_si256(all, all, 0x00);
+    s[1] = _mm256_permute2x128_si256(all, all, 0x11);
+}
+
+// |x| * sign(y, x) = x * y as maddubs' u8 x s8 (ggml mul_add_epi8): int16 pair sums; |x|, |y| <= 127.
+inline __m256i mul_add_epi8(__m256i x, __m256i y) {
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
 
 // The 12 packed scale bytes -> 8 scales then 8 mins, as 16 uint8 in utmp (ggml's kmask dance).
 inline void unpack_k4_scales(const uint8_t * scales, uint32_t utmp[4]) {
@@ -306,6 +352,240 @@ float vec_dot_q6_K_avx2(size_t n, const void * vw, const void * va) {
     return hsum_float_8(acc);
 }
 
+// ggml_vec_dot_q2_K_q8_K (AVX2): 2-bit planes times q8 (maddubs), times the sub-block scale (madd); the
+// min term dmin * Σ mins * bsums enters the same float accumulator first.
+float vec_dot_q2_K_avx2(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_q2_K *)vw;
+    const auto * y = (const block_q8_K *)va;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / QK_K; ++i) {
+        const float d = y[i].d * h2f(x[i].d);
+        const float dmin = -y[i].d * h2f(x[i].dmin);
+        const uint8_t * q2 = x[i].qs;
+        const int8_t * q8 = y[i].qs;
+        const __m128i mins_and_scales = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(mins_and_scales, 4), m4));
+        const __m256i prod = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
+        __m256i scales[2];
+        spread_k16_scales(_mm_and_si128(mins_and_scales, m4), scales);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 128; ++j, q2 += 32) {
+            const __m256i q2bits = _mm256_loadu_si256((const __m256i *)q2);
+            for (int p = 0; p < 4; ++p, q8 += 32) {  // plane p: bits 2p..2p+1, 32 elements
+                const __m256i q2p = _mm256_and_si256(_mm256_srli_epi16(q2bits, 2 * p), m3);
+                const __m256i p16 = _mm256_maddubs_epi16(q2p, _mm256_loadu_si256((const __m256i *)q8));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], scale_shuffle_q3k(p)), p16));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_float_8(acc);
+}
+
+// ggml_vec_dot_q3_K_q8_K (AVX2): q = low2 - 4 * (1 - hbit) as maddubs(low2, q8) - maddubs(4 * !hbit, q8),
+// both u8 operands <= 4, then times the sub-block scale (s - 32) with madd.
+float vec_dot_q3_K_avx2(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_q3_K *)vw;
+    const auto * y = (const block_q8_K *)va;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m256i mone = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / QK_K; ++i) {
+        const float d = y[i].d * h2f(x[i].d);
+        const uint8_t * q3 = x[i].qs;
+        const int8_t * q8 = y[i].qs;
+        uint8_t sc[16];
+        get_scales_q3_K(x[i].scales, sc);
+        __m256i scales[2];
+        spread_k16_scales(_mm_sub_epi8(_mm_loadu_si128((const __m128i *)sc), _mm_set1_epi8(32)), scales);
+        const __m256i hbits = _mm256_loadu_si256((const __m256i *)x[i].hmask);  // bit 4j + p: plane p of chunk j
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 128; ++j, q3 += 32) {
+            const __m256i q3bits = _mm256_loadu_si256((const __m256i *)q3);
+            for (int p = 0; p < 4; ++p, q8 += 32) {
+                const int bit = 4 * j + p;
+                const __m256i q3l = _mm256_and_si256(_mm256_srli_epi16(q3bits, 2 * p), m3);
+                const __m256i hclear = _mm256_andnot_si256(hbits, _mm256_slli_epi16(mone, bit));  // 1 << bit where clear
+                const __m256i q3h = _mm256_slli_epi16(_mm256_srli_epi16(hclear, bit), 2);         // 4 where clear
+                const __m256i a = _mm256_loadu_si256((const __m256i *)q8);
+                const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q3l, a), _mm256_maddubs_epi16(q3h, a));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], scale_shuffle_q3k(p)), p16));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_float_8(acc);
+}
+
+// ---- ternary -------------------------------------------------------------------------------------
+
+// Bytes times 3 and times 9 mod 256 (AVX2 has no 8-bit multiply): 3q = q + 2q; 9q = (8q & 0xF8) + q.
+inline __m256i mul3_epu8(__m256i q) { return _mm256_add_epi8(q, _mm256_add_epi8(q, q)); }
+inline __m256i mul9_epu8(__m256i q) { return _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(q, 3), _mm256_set1_epi8(-8)), q); }
+
+// TQ1_0's leading trit (q * 3) >> 8 of bytes q already multiplied by 3**n, per byte (ggml): avg(q, avg(q, 0))
+// = ceil((q + ceil(q/2)) / 2) ~ 3q/4, with q - 1 (saturating) first to cancel avg's round-up; then >> 6.
+inline __m256i tq1_trit(__m256i q) {
+    q = _mm256_subs_epu8(q, _mm256_set1_epi8(1));
+    q = _mm256_avg_epu8(q, _mm256_avg_epu8(q, _mm256_setzero_si256()));
+    return _mm256_and_si256(_mm256_srli_epi16(q, 6), _mm256_set1_epi8(3));
+}
+
+inline __m256i q8_load(const int8_t * p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+// int16 pair sums of trit * a for 32 bytes q (already times 3**n) and 32 activations.
+inline __m256i tq1_trit_dot(__m256i q, const int8_t * a) { return _mm256_maddubs_epi16(tq1_trit(q), q8_load(a)); }
+
+// ggml_vec_dot_tq1_0_q8_K (AVX2): trits t in 0..2 times q8 with maddubs into int16 sums (at most 6 terms of
+// |2 * 2 * 127|, no overflow), minus Σ q8 (the bsums) for the -1, once per block.
+float vec_dot_tq1_0_avx2(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_tq1_0 *)vw;
+    const auto * y = (const block_q8_K *)va;
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / QK_K; ++i) {
+        const int8_t * q8 = y[i].qs;
+        // qs[0..32): trit n of byte m is element 32n + m
+        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i q1 = mul3_epu8(q0), q2 = mul9_epu8(q0), q3 = mul9_epu8(q1), q4 = mul9_epu8(q2);
+        __m256i sumi0 = _mm256_add_epi16(tq1_trit_dot(q0, q8), tq1_trit_dot(q1, q8 + 32));
+        __m256i sumi1 = _mm256_add_epi16(tq1_trit_dot(q2, q8 + 64), tq1_trit_dot(q3, q8 + 96));
+        __m256i sumi2 = tq1_trit_dot(q4, q8 + 128);
+        // qs[32..48): trit n of byte m is element 160 + 16n + m; qh[j]: trit n is element 240 + 4n + j
+        const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x[i].qs + 32)));
+        const __m256i t3 = mul3_epu8(t), t9 = mul9_epu8(t), t27 = mul9_epu8(t3), t81 = mul9_epu8(t9);
+        uint32_t qh;
+        std::memcpy(&qh, x[i].qh, 4);
+        __m256i qh16 = _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm_set1_epi32((int)qh)),
+                                          _mm256_set_epi16(27, 27, 27, 27, 9, 9, 9, 9, 3, 3, 3, 3, 1, 1, 1, 1));
+        qh16 = _mm256_and_si256(qh16, _mm256_set1_epi16(0xFF));
+        const __m128i qh5 = _mm_packus_epi16(_mm256_castsi256_si128(qh16), _mm256_extracti128_si256(qh16, 1));
+        const __m256i t01 = _mm256_blend_epi32(t, t3, 0xF0);    // elements 160..175 | 176..191
+        const __m256i t23 = _mm256_blend_epi32(t9, t27, 0xF0);  // 192..207 | 208..223
+        const __m256i t45 = _mm256_inserti128_si256(t81, qh5, 1);  // 224..239 | 240..255
+        sumi0 = _mm256_add_epi16(sumi0, tq1_trit_dot(t01, q8 + 160));
+        sumi1 = _mm256_add_epi16(sumi1, tq1_trit_dot(t23, q8 + 192));
+        sumi2 = _mm256_add_epi16(sumi2, tq1_trit_dot(t45, q8 + 224));
+        const __m256i ysum = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        sumi0 = _mm256_add_epi16(_mm256_sub_epi16(sumi0, ysum), _mm256_add_epi16(sumi1, sumi2));
+        const __m256i sumi = _mm256_madd_epi16(sumi0, _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_float_8(acc);
+}
+
+// ggml_vec_dot_tq2_0_q8_K (AVX2): planes of 2-bit t times q8 (maddubs, int16 sums: 8 terms of <= 508),
+// minus the bsums for the -1.
+float vec_dot_tq2_0_avx2(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_tq2_0 *)vw;
+    const auto * y = (const block_q8_K *)va;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / QK_K; ++i) {
+        __m256i sumi0 = _mm256_setzero_si256(), sumi1 = _mm256_setzero_si256();
+        for (int j = 0; j < 64; j += 32) {
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)(x[i].qs + j));
+            const int8_t * q8 = y[i].qs + 4 * j;  // plane l of these 32 bytes: elements 4j + 32l + m
+            const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(qx, m3), q8_load(q8));
+            const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qx, 2), m3), q8_load(q8 + 32));
+            const __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qx, 4), m3), q8_load(q8 + 64));
+            const __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qx, 6), m3), q8_load(q8 + 96));
+            sumi0 = _mm256_add_epi16(sumi0, _mm256_add_epi16(p0, p1));
+            sumi1 = _mm256_add_epi16(sumi1, _mm256_add_epi16(p2, p3));
+        }
+        const __m256i ysum = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        const __m256i s16 = _mm256_sub_epi16(_mm256_add_epi16(sumi0, sumi1), ysum);
+        const __m256i sumi = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_float_8(acc);
+}
+
+// Σ (t - 1) * a over one block of 32, t in 0..2 per byte: sign(a, t - 1) is the product itself (|a| <= 127).
+inline __m256i ternary_block_dot(__m256i t, __m256i a) {
+    const __m256i prod = _mm256_sign_epi8(a, _mm256_sub_epi8(t, _mm256_set1_epi8(1)));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), prod), _mm256_set1_epi16(1));
+}
+
+// TQ2_64 x Q8_0 (generic/vec_dot.cpp vec_dot_tq2_64_generic): byte m holds element 16p + m at bits 2p..2p+1.
+float vec_dot_tq2_64_avx2(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_tq2_64 *)vw;
+    const auto * y = (const block_q8_0 *)va;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / 64; ++i) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)x[i].qs);
+        // lane 0 = q, lane 1 = q >> 2: bits 0-1 hold elements 0-15 | 16-31, bits 4-5 elements 32-47 | 48-63
+        const __m256i planes = _mm256_set_m128i(_mm_srli_epi16(q, 2), q);
+        const __m256i s0 = ternary_block_dot(_mm256_and_si256(planes, m3), q8_load(y[2 * i].qs));
+        const __m256i s1 = ternary_block_dot(_mm256_and_si256(_mm256_srli_epi16(planes, 4), m3), q8_load(y[2 * i + 1].qs));
+        const float d = h2f(x[i].d);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[2 * i].d)), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[2 * i + 1].d)), _mm256_cvtepi32_ps(s1), acc1);
+    }
+    return hsum_float_8(_mm256_add_ps(acc0, acc1));
+}
+
+// ---- code-book types -----------------------------------------------------------------------------
+
+// ggml_vec_dot_iq4_xs_q8_K (AVX2): kvalues_iq4nl by pshufb (lt_codebook), signed x signed with the sign
+// trick, times the sub-block scale (ls - 32) with madd.
+float vec_dot_iq4_xs_avx2(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_iq4_xs *)vw;
+    const auto * y = (const block_q8_K *)va;
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t ibl = 0; ibl < n / QK_K; ++ibl) {
+        const uint8_t * qs = x[ibl].qs;
+        const int8_t * q8 = y[ibl].qs;
+        uint16_t sh = x[ibl].scales_h;
+        __m256i sumi1 = _mm256_setzero_si256(), sumi2 = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ib += 2, qs += 32, q8 += 64, sh >>= 4) {
+            const __m256i p16_1 = mul_add_epi8(lt_codebook(qs, kvalues_iq4nl), q8_load(q8));
+            const __m256i p16_2 = mul_add_epi8(lt_codebook(qs + 16, kvalues_iq4nl), q8_load(q8 + 32));
+            const int16_t ls1 = (int16_t)(((x[ibl].scales_l[ib / 2] & 0xF) | ((sh << 4) & 0x30)) - 32);
+            const int16_t ls2 = (int16_t)(((x[ibl].scales_l[ib / 2] >> 4) | ((sh << 2) & 0x30)) - 32);
+            sumi1 = _mm256_add_epi32(sumi1, _mm256_madd_epi16(p16_1, _mm256_set1_epi16(ls1)));
+            sumi2 = _mm256_add_epi32(sumi2, _mm256_madd_epi16(p16_2, _mm256_set1_epi16(ls2)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[ibl].d) * y[ibl].d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi1, sumi2)), acc);
+    }
+    return hsum_float_8(acc);
+}
+
+// NF4 x Q8_0 (generic/vec_dot.cpp vec_dot_nf4_generic): the Q1.14 code book nf4_code_i16 looked up with two
+// pshufb (its low and its high bytes, interleaved back to int16), times the activations widened to int16
+// (vpmaddwd: |code| <= 2**14, |a| <= 127, pair sums < 2**22).
+// Σ nf4_code_i16[idx] * a over one block of 32, 8 int32 lanes. idx: the 32 code indices with qwords in the
+// order (elements) 0-7, 16-23 | 8-15, 24-31, so the in-lane unpacks yield elements 0-15 and 16-31 in order.
+inline __m256i nf4_block_dot(__m256i idx, const int8_t * a, const nf4_tables & t) {
+    const __m256i lo = _mm256_shuffle_epi8(t.lo, idx), hi = _mm256_shuffle_epi8(t.hi, idx);
+    const __m256i w0 = _mm256_unpacklo_epi8(lo, hi);  // int16 codes of elements 0-7 | 8-15
+    const __m256i w1 = _mm256_unpackhi_epi8(lo, hi);  // 16-23 | 24-31
+    const __m256i a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a));
+    const __m256i a1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + 16)));
+    return _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
+}
+
+float vec_dot_nf4_avx2(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_nf4 *)vw;
+    const auto * y = (const block_q8_0 *)va;
+    const nf4_tables t = nf4_load_tables();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / 64; ++i) {
+        // qwords 0, 2, 1, 3 (nf4_block_dot's order); low nibbles: elements 0-31, high: 32-63
+        const __m256i q = _mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)x[i].qs), 0xD8);
+        const __m256i s0 = nf4_block_dot(_mm256_and_si256(q, m4), y[2 * i].qs, t);
+        const __m256i s1 = nf4_block_dot(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), y[2 * i + 1].qs, t);
+        const float d = x[i].d * 0x1p-14f;
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[2 * i].d)), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[2 * i + 1].d)), _mm256_cvtepi32_ps(s1), acc1);
+    }
+    return hsum_float_8(_mm256_add_ps(acc0, acc1));
+}
+
 // ---- runtime helpers ---------------------------------------------------------------------------
 
 float dot_f16_f32_avx2(size_t n, const uint16_t * x, const float * y) {
@@ -395,6 +675,18 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.vec_dot[type_slot(T_Q5_1)] = lt_vec_dot<lt_q5_1, dot_maddubs>;
     t.mat_dot[type_slot(T_Q5_0)] = lt_tiler<lt_q5_0, dot_maddubs, 2, 3>::run;
     t.mat_dot[type_slot(T_Q5_1)] = lt_tiler<lt_q5_1, dot_maddubs, 2, 3>::run;
+    t.vec_dot[type_slot(T_IQ4_NL)] = lt_vec_dot<lt_iq4_nl, dot_maddubs>;
+    t.vec_dot[type_slot(T_MXFP4)] = lt_vec_dot<lt_mxfp4, dot_maddubs>;
+    t.mat_dot[type_slot(T_IQ4_NL)] = lt_tiler<lt_iq4_nl, dot_maddubs, 2, 3>::run;
+    t.mat_dot[type_slot(T_MXFP4)] = lt_tiler<lt_mxfp4, dot_maddubs, 2, 3>::run;
+    t.vec_dot[type_slot(T_NF4)] = vec_dot_nf4_avx2;
+    t.vec_dot[type_slot(T_TQ2_64)] = vec_dot_tq2_64_avx2;
+    t.vec_dot[type_slot(T_BF16)] = vec_dot_bf16_avx2;
+    t.vec_dot[type_slot(T_Q2_K)] = vec_dot_q2_K_avx2;
+    t.vec_dot[type_slot(T_Q3_K)] = vec_dot_q3_K_avx2;
+    t.vec_dot[type_slot(T_TQ1_0)] = vec_dot_tq1_0_avx2;
+    t.vec_dot[type_slot(T_TQ2_0)] = vec_dot_tq2_0_avx2;
+    t.vec_dot[type_slot(T_IQ4_XS)] = vec_dot_iq4_xs_avx2;
     t.vec_dot[type_slot(T_Q4_K)] = vec_dot_q4_K_avx2;
     t.vec_dot[type_slot(T_Q5_K)] = vec_dot_q5_K_avx2;
     t.vec_dot[type_slot(T_Q6_K)] = vec_dot_q6_K_avx2;

@@ -8,8 +8,6 @@
 
 namespace ggufpy {
 
-extern const float nf4_code[16];
-
 // 16 int32 lanes from 16 bytes
 static inline __m512 bytes_to_ps(__m128i b, bool is_signed) {
     return _mm512_cvtepi32_ps(is_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
