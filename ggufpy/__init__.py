@@ -1,6 +1,6 @@
 """ggufpy: read, write, convert, quantize and run GGUF models on ordinary CPUs."""
 
-from .errors import FetchError, GGUFError, GGUFFormatError, UnsupportedTypeError, WriterStateError
+from .errors import ConvertError, FetchError, GGUFError, GGUFFormatError, UnsupportedTypeError, WriterStateError
 from .format import GGMLType, GGUFReader, GGUFValueType, GGUFWriter, open
 from .quants import dequantize, quantize
 
@@ -16,5 +16,6 @@ def backend_info() -> dict:
 
 __all__ = [
     "GGUFReader", "GGUFWriter", "GGMLType", "GGUFValueType", "open", "quantize", "dequantize", "backend_info",
-    "GGUFError", "GGUFFormatError", "UnsupportedTypeError", "WriterStateError", "FetchError", "__version__",
+    "GGUFError", "GGUFFormatError", "UnsupportedTypeError", "WriterStateError", "FetchError", "ConvertError",
+    "__version__",
 ]

@@ -269,6 +269,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert.cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ggufpy", description="Read, inspect, fetch and (soon) quantize and run GGUF models.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -369,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--list", action="store_true", help="list known artifacts")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_fetch)
+
+    from .convert.cli import add_arguments as add_convert_arguments
+
+    s = sub.add_parser("convert", help="convert a Hugging Face checkpoint to GGUF (same as convert-hf-to-gguf)")
+    add_convert_arguments(s)
+    s.set_defaults(func=cmd_convert)
     return p
 
 

@@ -8,6 +8,7 @@ Every error caused by untrusted input is a ``GGUFError``; its message says what 
       UnsupportedTypeError(GGUFError, NotImplementedError)  a valid type ggufpy cannot (yet) handle
       WriterStateError(GGUFError, RuntimeError)        GGUFWriter calls out of order
       FetchError(GGUFError, RuntimeError)              model/fixture download or checksum failure
+      ConvertError(GGUFError, ValueError)              a Hugging Face checkpoint that cannot be converted
 """
 
 
@@ -29,3 +30,8 @@ class WriterStateError(GGUFError, RuntimeError):
 
 class FetchError(GGUFError, RuntimeError):
     """Fetching a pinned artifact failed (pip error, missing member, checksum mismatch)."""
+
+
+class ConvertError(GGUFError, ValueError):
+    """A Hugging Face checkpoint ``ggufpy convert`` cannot convert: malformed or missing files, shapes that
+    disagree with config.json, an unsupported architecture or tokenizer. The message names the file."""

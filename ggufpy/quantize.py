@@ -69,9 +69,13 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _encode(t: ReaderTensor, new_type: GGMLType) -> np.ndarray:
-    """Decode ``t`` to float32 rows and encode them as ``new_type`` (raw uint8 rows), rows split across
-    threads. Row chunks are independent, so the bytes do not depend on the split."""
-    rows = dequantize(t.data, t.type).reshape(-1, t.ne[0] if t.ne else 1)
+    """Decode ``t`` to float32 rows and encode them as ``new_type`` (raw uint8 rows)."""
+    return encode_rows(dequantize(t.data, t.type).reshape(-1, t.ne[0] if t.ne else 1), new_type)
+
+
+def encode_rows(rows: np.ndarray, new_type: GGMLType) -> np.ndarray:
+    """float32 rows (n, ne[0]) -> ``new_type`` raw uint8 rows, rows split across threads. Row chunks are
+    independent, so the bytes do not depend on the split. ``ggufpy convert`` encodes through this too."""
     n_chunks = min(os.cpu_count() or 1, max(1, rows.size // (1 << 20)))
     if n_chunks == 1:
         return quantize(rows, new_type)
