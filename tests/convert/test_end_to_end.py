@@ -89,3 +89,29 @@ def test_quantized_perplexity_close_to_f16(smollm2_hf, converted, tmp_path):
         assert ppl < base * (1 + tolerance), (outtype, ppl, base)
         assert ppl > previous * 0.995, (outtype, ppl, previous)  # fewer bits, no better
         previous = ppl
+
+
+def test_mistral_runs_like_transformers(mistral_hf, converted):
+    """The Mistral architecture end to end: a random-weight MistralForCausalLM (SentencePiece vocab of
+    Mistral-7B v0.1) converted at f32 and run by our runtime gives transformers' logits (BF16 weights
+    widened exactly on both sides) and the same argmax at every position; our tokenizer equals
+    sentencepiece's on the checkpoint's tokenizer.model (BOS prepended)."""
+    torch = pytest.importorskip("torch")
+    spm = pytest.importorskip("sentencepiece")
+    from transformers import AutoModelForCausalLM
+
+    from ggufpy.runtime.model import Model
+
+    hf = AutoModelForCausalLM.from_pretrained(mistral_hf, dtype=torch.float32).eval()
+    sp = spm.SentencePieceProcessor(model_file=str(mistral_hf / "tokenizer.model"))
+    with Model.load(converted(mistral_hf, "f32"), n_ctx=128) as model:
+        assert model.config.arch == "llama"  # llama.cpp writes MistralForCausalLM as the llama architecture
+        for prompt in ("The capital of France is", "[INST] What is 2 + 2? [/INST]", "Ünïcödé ❤ 日本語"):
+            ids = [sp.bos_id()] + sp.encode(prompt)
+            assert model.tokenize(prompt) == ids, prompt
+            with torch.no_grad():
+                ref = hf(torch.tensor([ids])).logits[0].numpy()
+            ours = model.logits(np.asarray(ids, np.int32))
+            scale = np.abs(ref).max()
+            assert np.abs(ours - ref).max() < 1e-2 * scale, (prompt, np.abs(ours - ref).max(), scale)
+            assert (ours.argmax(-1) == ref.argmax(-1)).all(), prompt
