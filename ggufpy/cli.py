@@ -194,7 +194,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     path = _model_path(args.model)
     total = len(threads) * args.repetitions * ((args.n_prompt > 0) + (args.n_gen > 0))
     with tqdm(total=total, unit="run", disable=args.json or args.quiet, leave=False) as bar:
-        rows = bench(path, args.n_prompt, args.n_gen, threads, args.repetitions, progress=lambda r, i: bar.update(1))
+        rows = bench(path, args.n_prompt, args.n_gen, threads, args.repetitions, isa=args.isa,
+                     progress=lambda r, i: bar.update(1))
     if args.json:
         print(json.dumps([r.to_json() for r in rows], indent=1))
     else:
@@ -334,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", "--n-gen", type=int, default=128, help="generated tokens per tg test (0: skip; default 128)")
     s.add_argument("-t", "--threads", default=None, help="comma-separated thread counts (default: the physical cores)")
     s.add_argument("-r", "--repetitions", type=int, default=5, help="timed runs per test (default 5)")
+    s.add_argument("--isa", help="force a kernel table (generic, avx2, avx512, avx512vnni, neon; default: the best)")
     s.add_argument("--json", action="store_true", help="rows as JSON (llama-bench's -o json fields)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_bench)

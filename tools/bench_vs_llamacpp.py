@@ -70,8 +70,8 @@ def llama_bench_round(path: Path, threads: int, n_prompt: int, n_gen: int) -> di
     return {("pp" if r["n_gen"] == 0 else "tg"): r["avg_ts"] for r in json.loads(out)}
 
 
-def ggufpy_round(path: Path, threads: int, n_prompt: int, n_gen: int) -> dict[str, float]:
-    rows = bench(path, n_prompt, n_gen, (threads,), repetitions=1)
+def ggufpy_round(path: Path, threads: int, n_prompt: int, n_gen: int, isa: str | None = None) -> dict[str, float]:
+    rows = bench(path, n_prompt, n_gen, (threads,), repetitions=1, isa=isa)
     return {r.test[:2]: r.avg_ts for r in rows}
 
 
@@ -122,6 +122,8 @@ def main() -> None:
     ap.add_argument("-p", "--n-prompt", type=int, default=512)
     ap.add_argument("-n", "--n-gen", type=int, default=128)
     ap.add_argument("-r", "--rounds", type=int, default=3)
+    ap.add_argument("--isa", help="force ggufpy's kernel table (e.g. avx2, generic) to report the paths of CPUs "
+                    "without AVX-512; llama.cpp keeps its native build")
     ap.add_argument("--json", type=Path, help="also write the rows to this file")
     args = ap.parse_args()
     threads = [int(x) for x in args.threads.split(",")]
@@ -135,7 +137,8 @@ def main() -> None:
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    print(f"ggufpy {commit} vs llama.cpp {LLAMA_CPP_COMMIT}; CPU: {cpu_flags()}")
+    print(f"ggufpy {commit}{' (isa ' + args.isa + ')' if args.isa else ''} vs llama.cpp {LLAMA_CPP_COMMIT}; "
+          f"CPU: {cpu_flags()}")
     bw = {t: read_bandwidth(t) for t in threads}
     print("read bandwidth: " + ", ".join(f"{t} thread(s) {b / 1e9:.1f} GB/s" for t, b in bw.items()))
     print("| model | type | threads | test | llama.cpp t/s | ggufpy t/s | ratio | tg / bandwidth bound |")
@@ -150,10 +153,10 @@ def main() -> None:
             ours: dict[str, list[float]] = {"pp": [], "tg": []}
             ref = tinyllama_file("q4_0") if ggufpy_only else path
             for _ in range(args.rounds):
-                for k, v in (ggufpy_round(ref, th, args.n_prompt, args.n_gen) if ggufpy_only else
+                for k, v in (ggufpy_round(ref, th, args.n_prompt, args.n_gen, args.isa) if ggufpy_only else
                              llama_bench_round(path, th, args.n_prompt, args.n_gen)).items():
                     theirs[k].append(v)
-                for k, v in ggufpy_round(path, th, args.n_prompt, args.n_gen).items():
+                for k, v in ggufpy_round(path, th, args.n_prompt, args.n_gen, args.isa).items():
                     ours[k].append(v)
             for k, n in (("pp", args.n_prompt), ("tg", args.n_gen)):
                 (a, sa), (b, sb) = _mean_std(ours[k]), _mean_std(theirs[k])
