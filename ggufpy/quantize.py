@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +25,9 @@ from .format.constants import PLAIN_DTYPES, GGMLType, tensor_n_bytes
 from .format.keys import General
 from .format.reader import GGUFReader, ReaderTensor
 from .format.writer import GGUFWriter
-from .quants import dequantize, get, quantize
+from .quants import dequantize, get
 from .quants import mix
+from .quants.rows import encode_rows
 
 _FLOATS = {GGMLType.F32, GGMLType.F16, GGMLType.BF16}
 
@@ -57,30 +57,9 @@ def model_info(reader: GGUFReader) -> "mix.ModelInfo":
     return mix.ModelInfo.from_metadata(reader.metadata)
 
 
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Threads for row chunks: the native kernels release the GIL, so chunks run in parallel."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ggufpy-quantize")
-    return _POOL
-
-
 def _encode(t: ReaderTensor, new_type: GGMLType) -> np.ndarray:
     """Decode ``t`` to float32 rows and encode them as ``new_type`` (raw uint8 rows)."""
     return encode_rows(dequantize(t.data, t.type).reshape(-1, t.ne[0] if t.ne else 1), new_type)
-
-
-def encode_rows(rows: np.ndarray, new_type: GGMLType) -> np.ndarray:
-    """float32 rows (n, ne[0]) -> ``new_type`` raw uint8 rows, rows split across threads. Row chunks are
-    independent, so the bytes do not depend on the split. ``ggufpy convert`` encodes through this too."""
-    n_chunks = min(os.cpu_count() or 1, max(1, rows.size // (1 << 20)))
-    if n_chunks == 1:
-        return quantize(rows, new_type)
-    parts = np.array_split(rows, n_chunks)
-    return np.concatenate(list(_pool().map(lambda p: quantize(p, new_type), parts)))
 
 
 def quantize_file(src: str | os.PathLike, dst: str | os.PathLike, target: str, *,

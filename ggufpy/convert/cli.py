@@ -1,5 +1,6 @@
 """``convert-hf-to-gguf MODEL_DIR [-o out.gguf] [--outtype T]`` (also ``ggufpy convert``): a thin shell over
-``convert_hf``. Errors print one line and exit 2, as every ggufpy command does."""
+``convert_hf``. ``main`` hands over to ``ggufpy.cli.main``, so errors print one line and exit 2, as every
+ggufpy command does."""
 
 from __future__ import annotations
 
@@ -48,24 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``convert-hf-to-gguf`` console script."""
-    from ..errors import GGUFError
+    """The ``convert-hf-to-gguf`` console script: ``ggufpy convert`` (same arguments, errors and exit codes;
+    ``--debug`` may come anywhere)."""
+    from ..cli import main as ggufpy_main
 
-    p = argparse.ArgumentParser(prog="convert-hf-to-gguf",
-                                description="Convert a Hugging Face checkpoint to GGUF at any ggufpy type.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    add_arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return run(args)
-    except (GGUFError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError) as e:
-        if args.debug:
-            raise
-        print(f"convert-hf-to-gguf: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = ["--debug"] if "--debug" in argv else []
+    return ggufpy_main([*debug, "convert", *(a for a in argv if a != "--debug")])
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ The pipeline, in the order llama.cpp's ``convert_hf_to_gguf.py`` writes things:
 3. Metadata: ``general.*`` (``metadata.py``), the architecture's keys, ``general.quantization_version``,
    ``tokenizer.*`` (``vocab.py``), then ggufpy's provenance keys (``PROVENANCE_KEYS``).
 4. Tensors stream one at a time, in checkpoint order (generated tensors first): mapped -> widened to
-   float32 -> Q/K permuted -> encoded by ``quantize.encode_rows`` (the kernels ``ggufpy quantize`` uses) ->
-   written, so peak memory is about the float32 copy of the largest tensor plus its encoding. The writer
+   float32 -> Q/K permuted -> encoded by ``quants.rows.encode_rows`` (the kernels ``ggufpy quantize`` uses) ->
+   written, so peak memory is about the float32 copy of the largest tensor plus its encoding (and its
+   source pages while it is read). The writer
    writes a temporary file and renames it into place when complete; an existing output is refused
    unless ``overwrite``.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,14 +36,15 @@ import numpy as np
 from .. import __version__
 from ..errors import ConvertError
 from ..format.constants import GGMLType, tensor_n_bytes
+from ..format.keys import General
 from ..format.writer import GGUFWriter
-from ..quantize import encode_rows
 from ..quants import get as get_quant
 from ..quants import mix
+from ..quants.rows import encode_rows
 from . import arch as arch_registry
 from .hf import Checkpoint, SourceTensor, load_config
 from .metadata import KV, general_metadata, model_id_components, size_label
-from .names import IGNORED_SUFFIXES
+from .names import IGNORED_SUFFIXES, block_id
 from .vocab import write_vocab
 
 log = logging.getLogger("ggufpy.convert")
@@ -72,6 +75,18 @@ class ConvertResult:
     n_bytes_out: int = 0
     n_fallback: int = 0
     tokenizer_pre: str | None = None
+
+
+@contextmanager
+def _config_errors(model_dir: Path):
+    """config.json values of the wrong type or range end as ``ConvertError`` naming the file, never as a
+    traceback from deep inside (the specific checks in ``hf``/``arch`` catch the common cases first)."""
+    try:
+        yield
+    except ConvertError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as e:
+        raise ConvertError(f"{model_dir / 'config.json'}: malformed ({type(e).__name__}: {str(e)[:160]})") from None
 
 
 def resolve_outtype(outtype: str, tensors: list[SourceTensor]) -> str:
@@ -114,6 +129,10 @@ def plan_tensors(arch, ckpt: Checkpoint) -> list[Planned]:
             raise ConvertError(f"{t.file}: tensor {t.name!r} is {t.dtype}; quantized or integer checkpoints are "
                                "not supported")
         out.append(Planned(name, tuple(t.shape), GGMLType.F32, t))
+    n_present = max((block_id(n) for n in seen.values() if block_id(n) is not None), default=-1) + 1
+    if n_present < arch.n_block:  # before required_tensors(), whose length grows with the config's n_block
+        raise ConvertError(f"{ckpt.dir}: config.json says {arch.n_block} blocks, but the checkpoint's tensors "
+                           f"have {n_present}")
     missing = [n for n in arch.required_tensors() if n not in seen]
     if missing:
         raise ConvertError(f"{ckpt.dir}: the checkpoint has no {missing[0]} ({len(missing)} required tensors missing)")
@@ -122,10 +141,7 @@ def plan_tensors(arch, ckpt: Checkpoint) -> list[Planned]:
 
 def choose_types(arch, planned: list[Planned], target: str, **options) -> int:
     """Fill in each tensor's type with ``mix.plan`` (the ``ggufpy quantize`` planner); returns #fallbacks."""
-    mi = arch.model_info()
-    info = mix.ModelInfo(arch.gguf_arch, mi["n_layer"], mi["n_head"], mi["n_head_kv"], mi["n_expert"],
-                         model_type_70b=(arch.gguf_arch == "llama" and mi["n_expert"] != 8 and mi["n_layer"] == 80
-                                         and mi["n_head"] != mi["n_head_kv"]))
+    info = mix.ModelInfo.from_metadata(arch.planner_metadata())
     descs = [mix.TensorDesc(p.name, tuple(reversed(p.shape)) or (1,), GGMLType.F32) for p in planned]
     choices = mix.plan(descs, target, info, **options)
     for p, c in zip(planned, choices):
@@ -179,7 +195,8 @@ def convert_hf(model_dir: str | os.PathLike, out_path: str | os.PathLike | None 
     if out_path is not None and not overwrite and os.path.exists(out_path):
         raise FileExistsError(f"{out_path} exists; pass overwrite=True (CLI: --force) to replace it")
     config = load_config(model_dir)
-    arch = arch_registry.get(config)(config)
+    with _config_errors(model_dir):
+        arch = arch_registry.get(config)(config)
     with Checkpoint(model_dir) as ckpt:
         target = resolve_outtype(outtype, list(ckpt))
         planned = plan_tensors(arch, ckpt)
@@ -189,12 +206,13 @@ def convert_hf(model_dir: str | os.PathLike, out_path: str | os.PathLike | None 
         total_params, label = size_label((p.name, p.shape) for p in planned)
 
         kv = KV()
-        kv.str("general.architecture", arch.gguf_arch)
+        kv.str(General.ARCHITECTURE, arch.gguf_arch)
         kv.str("general.type", "model")
-        general_metadata(model_dir, config, total_params, kv, label)
-        arch.write_hparams(kv, mix.file_type(target))
-        arch.write_arch_hparams(kv)
-        kv.u32("general.quantization_version", 2)
+        with _config_errors(model_dir):
+            general_metadata(model_dir, config, total_params, kv, label)
+            arch.write_hparams(kv, mix.file_type(target))
+            arch.write_arch_hparams(kv)
+        kv.u32(General.QUANTIZATION_VERSION, 2)
         write_vocab(model_dir, arch.config, kv, tokenizer_pre=tokenizer_pre)
         _provenance(kv, config, ckpt, outtype, target, output_tensor_type, token_embedding_type,
                     tensor_type_overrides, pure)

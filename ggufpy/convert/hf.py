@@ -42,6 +42,10 @@ def read_json(path: Path, what: str) -> Any:
         raise ConvertError(f"{path}: missing ({what})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConvertError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise ConvertError(f"{path}: JSON nested too deeply") from None
+    except IsADirectoryError:
+        raise ConvertError(f"{path}: a directory, expected a JSON file ({what})") from None
 
 
 def read_json_optional(path: Path) -> Any:
@@ -49,7 +53,7 @@ def read_json_optional(path: Path) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -73,12 +77,16 @@ def with_defaults(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str,
             out[key] = value
     if out.get("num_key_value_heads") is None and "num_attention_heads" in out:
         out["num_key_value_heads"] = out["num_attention_heads"]
-    if out.get("head_dim") is None and "hidden_size" in out and "num_attention_heads" in out:
+    if out.get("head_dim") is None and _positive(out.get("hidden_size")) and _positive(out.get("num_attention_heads")):
         out["head_dim"] = out["hidden_size"] // out["num_attention_heads"]
     if "rope_theta" not in out and not out.get("rope_parameters") and "rope_theta" in defaults:
         out["rope_theta"] = defaults["rope_theta"]
     out["rope_parameters"] = rope_parameters(out)
     return out
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
 _THETA_KEYS = ("global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base")
@@ -90,8 +98,14 @@ def rope_parameters(config: dict[str, Any]) -> dict[str, Any]:
     transformers 5's ``rope_parameters`` is taken as is; otherwise transformers 4's ``rope_scaling`` (may be
     null) with ``rope_theta`` and the other top-level keys mirrored in, ``type`` copied to ``rope_type``.
     """
+    for key in ("rope_parameters", "rope_scaling"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise ConvertError(f"config.json: {key} is a {type(config[key]).__name__}, expected an object or null")
     params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
     if "full_attention" in params or "sliding_attention" in params:
+        bad = [k for k in ("full_attention", "sliding_attention") if k in params and not isinstance(params[k], dict)]
+        if bad:
+            raise ConvertError(f"config.json: rope parameters {bad[0]!r} is not an object")
         return params
     theta = next((config[k] for k in _THETA_KEYS if k in config), None)
     if "rope_theta" not in params and theta is not None:
@@ -290,4 +304,7 @@ class _TorchTensor:
     def to_f32(self) -> np.ndarray:
         import torch
 
-        return self._t.detach().to(torch.float32).numpy().copy()
+        t = self._t.detach()
+        if t.dtype == torch.float32:  # to() would return t itself: copy once, off the mmap-backed storage
+            return t.numpy().copy()
+        return t.to(torch.float32).numpy()  # already a new tensor

@@ -26,6 +26,13 @@ log = logging.getLogger("ggufpy.convert")
 V = GGUFValueType
 
 
+def _in_range(key: str, v: int, lo: int, hi: int) -> int:
+    """ValueError (the caller names the file it came from) for a value the GGUF type cannot hold."""
+    if not lo <= v < hi:
+        raise ValueError(f"{key} = {v} is out of range [{lo}, {hi})")
+    return v
+
+
 class KV:
     """Ordered metadata: key -> (value type, value, element type for arrays)."""
 
@@ -35,8 +42,8 @@ class KV:
     def set(self, key: str, vtype: GGUFValueType, value: Any, elem_type: GGUFValueType | None = None) -> None:
         self.items[key] = (vtype, value, elem_type)
 
-    def u32(self, key: str, v: int) -> None: self.set(key, V.UINT32, int(v))
-    def i32(self, key: str, v: int) -> None: self.set(key, V.INT32, int(v))
+    def u32(self, key: str, v: int) -> None: self.set(key, V.UINT32, _in_range(key, int(v), 0, 1 << 32))
+    def i32(self, key: str, v: int) -> None: self.set(key, V.INT32, _in_range(key, int(v), -(1 << 31), 1 << 31))
     def f32(self, key: str, v: float) -> None: self.set(key, V.FLOAT32, float(v))
     def bool(self, key: str, v: bool) -> None: self.set(key, V.BOOL, bool(v))
     def str(self, key: str, v: str) -> None: self.set(key, V.STRING, str(v))

@@ -8,6 +8,8 @@ adds its own table (or reuses one) in its ``arch/`` module.
 
 from __future__ import annotations
 
+import re
+
 # LlamaForCausalLM, MistralForCausalLM (transformers' modeling_llama / modeling_mistral)
 LLAMA: dict[str, str] = {
     "model.embed_tokens": "token_embd",
@@ -32,24 +34,35 @@ _SUFFIXES = (".weight", ".bias")
 
 
 class NameMap:
-    """An HF -> GGUF name table expanded for ``n_block`` blocks; ``get`` maps a full tensor name."""
+    """An HF -> GGUF name table for a model of ``n_block`` blocks; ``get`` maps a full tensor name.
+
+    ``{bid}`` entries match any block number below ``n_block`` (one regex per entry, so nothing is expanded
+    per block: ``n_block`` comes from config.json and is not trusted to be small).
+    """
 
     def __init__(self, table: dict[str, str], n_block: int):
-        self._map: dict[str, str] = {}
-        for hf, gguf in table.items():
-            if "{bid}" in hf:
-                for bid in range(n_block):
-                    self._map[hf.format(bid=bid)] = gguf.format(bid=bid)
-            else:
-                self._map[hf] = gguf
+        self.n_block = n_block
+        self._plain: dict[str, str] = {hf: gguf for hf, gguf in table.items() if "{bid}" not in hf}
+        self._per_block: list[tuple[re.Pattern[str], str]] = [
+            (re.compile(re.escape(hf).replace(re.escape("{bid}"), "(?P<bid>0|[1-9][0-9]*)")), gguf)
+            for hf, gguf in table.items() if "{bid}" in hf]
+
+    def _base(self, name: str) -> str | None:
+        if name in self._plain:
+            return self._plain[name]
+        for pattern, gguf in self._per_block:
+            m = pattern.fullmatch(name)
+            if m is not None and len(m["bid"]) <= 9 and int(m["bid"]) < self.n_block:
+                return gguf.format(bid=int(m["bid"]))
+        return None
 
     def get(self, name: str) -> str | None:
         """The GGUF name of HF tensor ``name`` (``.weight``/``.bias`` kept), or None if it has none."""
         for suffix in _SUFFIXES:
             if name.endswith(suffix):
-                base = self._map.get(name[: -len(suffix)])
+                base = self._base(name[: -len(suffix)])
                 return None if base is None else base + suffix
-        return self._map.get(name)
+        return self._base(name)
 
 
 def block_id(name: str) -> int | None:

@@ -112,6 +112,9 @@ class SafetensorsFile:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             self.close()
             raise ConvertError(f"{name}: safetensors header is not valid JSON ({e})") from None
+        except RecursionError:
+            self.close()
+            raise ConvertError(f"{name}: safetensors header JSON is nested too deeply") from None
         self.data_start = 8 + n
         self.data_size = size - self.data_start
         try:
@@ -186,7 +189,7 @@ def _validate(header: object, data_size: int) -> tuple[dict, dict[str, tuple[str
         if not isinstance(e, dict) or not {"dtype", "shape", "data_offsets"} <= e.keys():
             raise ConvertError(f"tensor {name!r}: entry must have dtype, shape and data_offsets, got {e!r}"[:300])
         dtype, shape, offsets = e["dtype"], e["shape"], e["data_offsets"]
-        if dtype not in DTYPES:
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise ConvertError(f"tensor {name!r}: unknown dtype {dtype!r}")
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                                   for d in shape):

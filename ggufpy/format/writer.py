@@ -328,6 +328,7 @@ class GGUFWriter:
                         f"for {t.type.name} ne={list(t.ne)}"
                     )
                 f.write(data)
+                del data  # let this tensor's bytes go before the next source is produced (peak: one tensor)
                 f.write(bytes(_pad(t.n_bytes, self.alignment)))
                 if bar is not None:
                     bar.set_postfix_str(t.name, refresh=False)

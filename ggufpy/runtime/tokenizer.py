@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import GGUFFormatError, UnsupportedTypeError
 from ..format.keys import General, Tokenizer as K
+from ..format.pre_tokenizers import PRE_TOKENIZERS
 from .pretokenize import REGEXES, UNICODE_TO_BYTE, Pretokenizer
 from .tokenizer_bpe import BPETokenizer, parse_merges
 from .tokenizer_spm import SPMTokenizer, UGMTokenizer, WPMTokenizer
@@ -45,53 +46,6 @@ _TYPE_TO_ATTR = {1: ATTR_NORMAL, 2: ATTR_UNKNOWN, 3: ATTR_CONTROL, 4: ATTR_USER_
                  6: ATTR_BYTE}
 
 _C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale: what lstrip/rstrip remove next to a special token
-
-# ---- pre-tokenizer names -> (regex list, flags) ----------------------------------------------------
-# Flags: i = ignore_merges, c = clean_spaces off, b = add_bos, s = add_sep, n = no default BOS,
-# e = escape whitespace (SPM-style BPE on raw UTF-8). BPE vocabularies default to clean_spaces on.
-_PRE: dict[str, tuple[str, str]] = {
-    "default": ("default", ""),
-    **dict.fromkeys(["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
-                     "jina-v5-nano"], ("llama3", "ib")),
-    "dbrx": ("llama3", ""), "smaug-bpe": ("llama3", ""),
-    "jais-2": ("jais2", ""),
-    "deepseek-llm": ("deepseek-llm", "c"),
-    "deepseek-coder": ("deepseek-coder", "c"),
-    **dict.fromkeys(["deepseek-v3", "hunyuan-dense", "hy_v4", "joyai-llm"], ("deepseek-v3", "c")),
-    "spark2_5": ("spark2_5", "c"),
-    "youtu": ("youtu", "ci"),
-    "falcon": ("falcon", ""),
-    "mpt": ("gpt2", ""),
-    **dict.fromkeys(["starcoder", "refact", "codeshell", "exaone", "minerva-7b", "mellum2"], ("starcoder", "")),
-    "command-r": ("starcoder", "c"), "smollm": ("starcoder", "c"),
-    **dict.fromkeys(["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
-                     "mellum", "modern-bert", "olmo", "jais", "exaone4"], ("gpt2", "")),
-    **dict.fromkeys(["jina-v1-en", "jina-v2-code", "roberta-bpe"], ("gpt2", "s")),
-    "trillion": ("gpt2", "c"), "granite-docling": ("gpt2", "c"),
-    **dict.fromkeys(["gemma4", "granite-embed-multi-311m"], ("newlines", "e")),
-    "sarvam-moe": ("newlines", "ec"),
-    "whitespace": ("whitespace", ""),
-    **dict.fromkeys(["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2"],
-                    ("qwen2", "c")),
-    "stablelm2": ("qwen2", ""), "megrez": ("qwen2", ""),
-    "qwen35": ("qwen35", "c"),
-    "poro-chat": ("bloom", "c"), "bloom": ("bloom", ""), "gpt3-finnish": ("bloom", ""),
-    "chatglm-bpe": ("llama3", "n"), "glm4": ("llama3", "ni"), "glm5": ("llama3", "ni"),
-    "viking": ("viking", "c"),
-    "tekken": ("tekken", "cib"),
-    "chameleon": ("chameleon", "bc"),
-    **dict.fromkeys(["gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"], ("gpt-4o", "c")),
-    "granite-embed-multi-97m": ("granite-embed-multi-97m", "ci"),
-    "tiny_aya": ("tiny_aya", "c"), "cohere2moe": ("tiny_aya", "c"),
-    "superbpe": ("superbpe", "c"),
-    **dict.fromkeys(["bailingmoe", "bailingmoe2", "llada-moe"], ("bailingmoe", "c")),
-    "seed-coder": ("seed-coder", "c"),
-    "ufakzeka": ("ufakzeka", "c"),
-    "afmoe": ("afmoe", "c"),
-    "laguna": ("laguna", "c"),
-    "exaone-moe": ("exaone-moe", ""),
-    "minicpm5": ("minicpm5", "i"),
-}
 
 # ---- special-token detection by text (impl::load) ---------------------------------------------------
 _EOT_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
@@ -202,9 +156,9 @@ class Tokenizer:
                 pre = "gemma4"
             if pre == "":
                 pre = "default"  # llama.cpp warns: missing pre-tokenizer type
-            if pre not in _PRE:
+            if pre not in PRE_TOKENIZERS:
                 raise UnsupportedTypeError(f"pre-tokenizer {pre!r} ({K.PRE}) is not supported")
-            regex_group, flags = _PRE[pre]
+            regex_group, flags = PRE_TOKENIZERS[pre]
             ignore_merges = "i" in flags
             self.add_bos = "b" in flags
             self.add_sep = "s" in flags

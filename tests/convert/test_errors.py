@@ -174,6 +174,7 @@ def test_pytorch_bin_weights_only(tiny_dir, copy_folder, tmp_path):
     a = convert_hf(tiny_dir, tmp_path / "a.gguf", "q8_0", progress=False)
     b = convert_hf(folder, tmp_path / "b.gguf", "q8_0", progress=False)
     with GGUFReader(a.path) as ra, GGUFReader(b.path) as rb:
+        assert [t.name for t in ra.tensors] == [t.name for t in rb.tensors] and len(ra.tensors) == len(rb.tensors)
         assert all(np.array_equal(x.data, y.data) for x, y in zip(ra.tensors, rb.tensors))
 
     class Evil:
@@ -209,3 +210,95 @@ def test_console_script_is_installed():
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("convert-hf-to-gguf") == "ggufpy.convert.cli:main"
+
+
+# ---- hostile input: every file a converter reads, malformed, is a ConvertError naming it -----------------
+
+_NESTED = "[" * 100_000 + "]" * 100_000  # json.loads -> RecursionError
+
+
+def _bpe_tokenizer_json(**changes) -> str:
+    tj = {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}, "added_tokens": [],
+          "pre_tokenizer": {"type": "ByteLevel"}}
+    tj.update(changes)
+    return json.dumps(tj)
+
+
+HOSTILE = {
+    "config-zero-heads": ("config.json", json.dumps({**CONFIG, "num_attention_heads": 0}),
+                          "num_attention_heads is 0"),
+    "config-string-size": ("config.json", json.dumps({**CONFIG, "hidden_size": "64"}), "hidden_size is '64'"),
+    "config-rope-scaling-string": ("config.json", json.dumps({**CONFIG, "rope_scaling": "linear"}),
+                                   "rope_scaling is a str"),
+    "config-rope-scaling-list": ("config.json", json.dumps({**CONFIG, "rope_scaling": [1, 2]}),
+                                 "rope_scaling is a list"),
+    "config-yarn-no-original": ("config.json", json.dumps({**CONFIG, "rope_scaling": {"type": "yarn", "factor": 4.0}}),
+                                "without original_max_position_embeddings"),
+    "config-rope-factor-string": ("config.json", json.dumps({**CONFIG, "rope_scaling": {"type": "linear",
+                                                                                           "factor": "x"}}),
+                                  "config.json: malformed"),
+    "config-million-layers": ("config.json", json.dumps({**CONFIG, "num_hidden_layers": 10**6}),
+                              "config.json says 1000000 blocks"),
+    "config-huge-context": ("config.json", json.dumps({**CONFIG, "max_position_embeddings": 2**40}),
+                            "config.json: malformed (ValueError: llama.context_length = 1099511627776 is out of range"),
+    "config-nested": ("config.json", _NESTED, "config.json: JSON nested too deeply"),
+    "tokenizer_config-decoder-list": ("tokenizer_config.json", json.dumps({"added_tokens_decoder": [1, 2]}),
+                                      "tokenizer_config.json: added_tokens_decoder is a list"),
+    "tokenizer_config-decoder-key": ("tokenizer_config.json",
+                                     json.dumps({"added_tokens_decoder": {"x": {"content": "<s>"}}}),
+                                     "tokenizer_config.json: added_tokens_decoder entry 'x'"),
+    "tokenizer_config-decoder-entry": ("tokenizer_config.json", json.dumps({"added_tokens_decoder": {"5": "<s>"}}),
+                                       "tokenizer_config.json: added_tokens_decoder entry '5'"),
+    "tokenizer_config-bad-template": ("tokenizer_config.json", json.dumps({"chat_template": [1, {"name": 2}]}),
+                                      None),  # ignored, as llama.cpp ignores unusable templates
+    "tokenizer.json-string-ids": ("tokenizer.json", _bpe_tokenizer_json(model={"type": "BPE", "vocab": {"a": "0"},
+                                                                               "merges": []}),
+                                  "tokenizer.json: model.vocab maps 'a' to '0'"),
+    "tokenizer.json-added-dict": ("tokenizer.json", _bpe_tokenizer_json(added_tokens={"a": 1}),
+                                  "tokenizer.json: added_tokens is not a list"),
+    "tokenizer.json-added-string-id": ("tokenizer.json", _bpe_tokenizer_json(added_tokens=[{"id": "1", "content": "b"}]),
+                                       "tokenizer.json: added token"),
+    "tokenizer.json-nested": ("tokenizer.json", _NESTED, "tokenizer.json: JSON nested too deeply"),
+    "tokenizer.json-post-processor": ("tokenizer.json", _bpe_tokenizer_json(post_processor=[1]),
+                                      "tokenizer.json"),
+    "tokenizer.model-garbage": ("tokenizer.model", b"\x0a\x05\x0a\x03abc\x12\x02", "tokenizer.model: not a SentencePiece"),
+    "tokenizer.model-float": ("tokenizer.model", b"\x0a\x05\x0a\x01a\x15\x01", "tokenizer.model: not a SentencePiece"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_input(tiny_dir, copy_folder, tmp_path, case):
+    fname, content, message = HOSTILE[case]
+    replace = {fname: content}
+    if fname == "tokenizer.json":  # the BPE path: no tokenizer.model beside it
+        replace["tokenizer.model"] = None
+    folder = copy_folder(tiny_dir, "model", replace)
+    out = tmp_path / "x.gguf"
+    if message is None:
+        convert_hf(folder, out, "f16", progress=False, tokenizer_pre="gpt-2")
+        return
+    with pytest.raises(ConvertError) as e:
+        convert_hf(folder, out, "f16", progress=False, tokenizer_pre="gpt-2")
+    assert message in _one_line(e) and not out.exists()
+
+
+def test_hostile_oversized_tokenizer_model(tiny_dir, copy_folder, tmp_path):
+    folder = copy_folder(tiny_dir, "model", {"tokenizer.model": None})
+    with open(folder / "tokenizer.model", "wb") as f:
+        f.truncate(65 << 20)  # sparse: no disk used
+    with pytest.raises(ConvertError, match="tokenizer.model: .* over the .*-byte limit"):
+        convert_hf(folder, tmp_path / "x.gguf", "f16", progress=False)
+
+
+@pytest.mark.parametrize("header, message", [
+    ({"w": {"dtype": [], "shape": [1], "data_offsets": [0, 4]}}, "unknown dtype []"),
+    ({"w": {"dtype": {"a": 1}, "shape": [1], "data_offsets": [0, 4]}}, "unknown dtype"),
+    (None, "nested too deeply"),
+])
+def test_hostile_safetensors_header(tiny_dir, copy_folder, tmp_path, header, message):
+    text = (_NESTED if header is None else json.dumps(header)).encode()
+    data = len(text).to_bytes(8, "little") + text + bytes(4)
+    folder = copy_folder(tiny_dir, "model", {"model.safetensors": data})
+    with pytest.raises(ConvertError) as e:
+        convert_hf(folder, tmp_path / "x.gguf", "f16", progress=False)
+    assert "model.safetensors: " in _one_line(e) and message in str(e.value)

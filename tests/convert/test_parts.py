@@ -4,6 +4,7 @@ SentencePiece parser and the pre-tokenizer identification."""
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from ggufpy.convert import arch as arch_registry
 from ggufpy.convert.arch.llama import Llama, permute_qk
 from ggufpy.convert.hf import rope_parameters, with_defaults
 from ggufpy.convert.names import LLAMA, NameMap, block_id
-from ggufpy.convert.vocab import CONTROL, NORMAL, UNKNOWN, BYTE, identify_pre, read_sentencepiece, write_vocab
+from ggufpy.convert.vocab import identify_pre, read_sentencepiece, write_vocab
+from ggufpy.format.constants import TokenType
 from ggufpy.convert.metadata import KV, model_id_components, weight_count_notation
 from ggufpy.errors import ConvertError
 
@@ -25,6 +27,19 @@ def test_name_table_is_one_to_one():
     assert block_id("model.layers.17.mlp.up_proj.weight") == 17 and block_id("lm_head.weight") is None
     gguf = {m.get(f"{hf.format(bid=0)}.weight") for hf in LLAMA}
     assert len(gguf) == len(LLAMA)  # no two HF names share a GGUF name
+
+
+def test_name_map_does_not_expand_per_block():
+    """n_block comes from config.json: a huge one costs nothing, and block ids past it have no name."""
+    import tracemalloc
+
+    tracemalloc.start()
+    m = NameMap(LLAMA, n_block=10**12)
+    assert m.get("model.layers.999999999.mlp.up_proj.weight") == "blk.999999999.ffn_up.weight"
+    assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    tracemalloc.stop()
+    assert NameMap(LLAMA, 2).get("model.layers.2.mlp.up_proj.weight") is None
+    assert NameMap(LLAMA, 2).get("model.layers.01.mlp.up_proj.weight") is None
 
 
 def test_registry():
@@ -106,7 +121,8 @@ def test_spm_vocab_types(spm_path, tmp_path):
     write_vocab(tmp_path, {"vocab_size": 32002}, kv)
     types = kv["tokenizer.ggml.token_type"]
     assert kv["tokenizer.ggml.model"] == "llama" and len(kv["tokenizer.ggml.tokens"]) == 32002
-    assert types[0] == UNKNOWN and types[1] == CONTROL and types[3] == BYTE and types[500] == NORMAL
+    assert types[0] == TokenType.UNKNOWN and types[1] == TokenType.CONTROL and types[3] == TokenType.BYTE
+    assert types[500] == TokenType.NORMAL
     assert kv["tokenizer.ggml.tokens"][32001] == b"[PAD32001]" and kv["tokenizer.ggml.scores"][32001] == -10000.0
 
 
@@ -139,6 +155,68 @@ def test_identifies_smollm2(smollm2_hf):
     tj = json.loads((smollm2_hf / "tokenizer.json").read_text())
     vocab = {**tj["model"]["vocab"], **{a["content"]: a["id"] for a in tj["added_tokens"]}}
     tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-    types = [CONTROL if i < 17 else NORMAL for i in range(len(tokens))]
+    types = [TokenType.CONTROL if i < 17 else TokenType.NORMAL for i in range(len(tokens))]
     merges = [" ".join(m) if isinstance(m, list) else m for m in tj["model"]["merges"]]
     assert identify_pre(tj, tokens, types, merges, smollm2_hf / "tokenizer.json") == "smollm"
+
+
+# The real SmolLM2 tokenizer.json's pre_tokenizer (the folder rebuilt from the GGUF has ByteLevel alone,
+# which gives the same ids on CHKTXT because the vocabulary has no multi-digit tokens).
+_SMOLLM_PRE = {"type": "Sequence", "pretokenizers": [
+    {"type": "Digits", "individual_digits": True},
+    {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}
+
+
+def _bpe_with(smollm2_hf, tmp_path, **changes):
+    from ggufpy.convert.vocab import bpe_vocab
+
+    tj = json.loads((smollm2_hf / "tokenizer.json").read_text())
+    for key, value in changes.items():
+        if key == "ignore_merges":
+            tj["model"]["ignore_merges"] = value
+        else:
+            tj[key] = value
+    (tmp_path / "tokenizer.json").write_text(json.dumps(tj))
+    return lambda: bpe_vocab(tmp_path, {"vocab_size": 49152}, None)[3]
+
+
+@pytest.fixture(params=["tokenizers", "offline"])
+def pre_path(request, monkeypatch):
+    """Identification through the tokenizers package, and without it (its import fails)."""
+    if request.param == "tokenizers":
+        pytest.importorskip("tokenizers")
+    else:
+        monkeypatch.setitem(sys.modules, "tokenizers", None)
+    return request.param
+
+
+def test_identifies_smollm_from_its_pre_tokenizer(smollm2_hf, tmp_path, pre_path):
+    assert _bpe_with(smollm2_hf, tmp_path, pre_tokenizer=_SMOLLM_PRE)() == "smollm"
+
+
+def test_rebuilt_smollm2_folder(smollm2_hf, tmp_path, pre_path):
+    """llama.cpp says smollm (same ids); offline, ByteLevel alone is GPT-2's regex, not smollm's digits
+    split, so the settings disagree with the hash's name and nothing is guessed."""
+    identify = _bpe_with(smollm2_hf, tmp_path)
+    if pre_path == "tokenizers":
+        assert identify() == "smollm"
+    else:
+        with pytest.raises(ConvertError, match="--tokenizer-pre NAME"):
+            identify()
+
+
+def test_altered_pre_tokenizer_raises(smollm2_hf, tmp_path, pre_path):
+    """ByteLevel without its regex and with a prefix space encodes CHKTXT differently: no guess."""
+    altered = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": False}
+    with pytest.raises(ConvertError, match="--tokenizer-pre NAME"):
+        _bpe_with(smollm2_hf, tmp_path, pre_tokenizer=altered)()
+
+
+def test_offline_settings_must_match_the_hash_name(smollm2_hf, tmp_path, monkeypatch):
+    """ignore_merges on, no llama.cpp name with smollm's regexes has it: refused, although our encoding of
+    CHKTXT (ignore_merges does not change it here) hashes to smollm."""
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    with pytest.raises(ConvertError, match="no llama.cpp pre-tokenizer has tokenizer.json's"):
+        _bpe_with(smollm2_hf, tmp_path, pre_tokenizer=_SMOLLM_PRE, ignore_merges=True)()
+    with pytest.raises(ConvertError, match="normalizer"):
+        _bpe_with(smollm2_hf, tmp_path, pre_tokenizer=_SMOLLM_PRE, normalizer={"type": "NFC"})()

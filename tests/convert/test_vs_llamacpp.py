@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from .conftest import assert_same_as_peer, kv_records
@@ -70,3 +71,44 @@ def test_transformers4_config_matches_llamacpp(mistral_hf, copy_folder, peer, tm
     kv = kv_records(ours)
     assert kv["llama.rope.freq_base"][2] == 500000.0
     assert kv["llama.rope.scaling.type"][2] == "linear" and kv["llama.rope.scaling.factor"][2] == 2.0
+
+
+_LLAMA31_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                 "original_max_position_embeddings": 8192}
+
+
+@pytest.mark.parametrize("style", ["transformers4", "transformers5"])
+def test_llama31_rope_freqs_match_llamacpp(mistral_hf, copy_folder, peer, tmp_path, style):
+    """The tiny Mistral as a LlamaForCausalLM with Llama 3.1's RoPE scaling: rope_freqs.weight (float32 math
+    as torch does it in llama.cpp's converter) and every KV byte-identical at f32."""
+    from ggufpy.convert import convert_hf
+    from ggufpy.format.reader import GGUFReader
+
+    config = json.loads((mistral_hf / "config.json").read_text())
+    config.update(architectures=["LlamaForCausalLM"], model_type="llama")
+    config.pop("sliding_window", None)
+    if style == "transformers4":
+        config.pop("rope_parameters")
+        config.update(rope_theta=500000.0, rope_scaling=dict(_LLAMA31_ROPE), transformers_version="4.46.0")
+    else:
+        config["rope_parameters"] = {"rope_theta": 500000.0, **_LLAMA31_ROPE}
+    folder = copy_folder(mistral_hf, f"llama31-{style}", {"config.json": json.dumps(config)})
+    ours = convert_hf(folder, tmp_path / "ours.gguf", "f32", progress=False).path
+    assert_same_as_peer(ours, peer(folder, "f32"))
+    with GGUFReader(ours) as r:
+        freqs = next(t for t in r.tensors if t.name == "rope_freqs.weight").data.view(np.float32)
+        assert freqs.shape == (32,) and 1.0 < freqs[16] < 8.0  # a smoothed band value is in the comparison
+
+
+def test_generation_config_sampling_matches_llamacpp(mistral_hf, copy_folder, peer, tmp_path):
+    """generation_config.json's sampling defaults become general.sampling.* exactly as llama.cpp writes them."""
+    from ggufpy.convert import convert_hf
+
+    gen = json.loads((mistral_hf / "generation_config.json").read_text())
+    gen.update(temperature=0.7, top_p=0.9, top_k=50, min_p=0.05, repetition_penalty=1.1)
+    folder = copy_folder(mistral_hf, "mistral-sampling", {"generation_config.json": json.dumps(gen)})
+    ours = convert_hf(folder, tmp_path / "ours.gguf", "q8_0", progress=False).path
+    assert_same_as_peer(ours, peer(folder, "q8_0"))
+    kv = kv_records(ours)
+    assert kv["general.sampling.top_k"][2] == 50 and kv["general.sampling.penalty_repeat"][2] == pytest.approx(1.1)
+    assert {"general.sampling.temp", "general.sampling.top_p", "general.sampling.min_p"} <= kv.keys()

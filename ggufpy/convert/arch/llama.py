@@ -21,18 +21,18 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConvertError
-from ..hf import find_hparam
+from ...format.keys import LLM
 from ..metadata import KV
 from ..names import LLAMA
 from . import register
-from .base import N_EMBD, N_FF, N_HEAD, N_HEAD_KV, Arch
+from .base import N_EMBD, N_FF, N_HEAD, N_HEAD_KV, Arch, hparam_int
 
 
-def permute_qk(w: np.ndarray, n_head: int) -> np.ndarray:
+def permute_qk(w: np.ndarray, n_head: int, name: str = "") -> np.ndarray:
     """llama.cpp ``LlamaModel.permute``: (rows, ...) with rows = n_head * head_dim, halves -> interleaved."""
     rows = w.shape[0]
     if rows % (2 * n_head):
-        raise ConvertError(f"cannot permute {rows} rows into {n_head} heads of an even size")
+        raise ConvertError(f"{name or 'tensor'}: cannot permute {rows} rows into {n_head} heads of an even size")
     return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
@@ -53,17 +53,19 @@ class Llama(Arch):
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
         c = config
-        self.n_embd = int(find_hparam(c, N_EMBD))
-        self.n_head = int(find_hparam(c, N_HEAD))
-        self.n_head_kv = int(find_hparam(c, N_HEAD_KV, optional=True) or self.n_head)
-        self.n_ff = find_hparam(c, N_FF, optional=True)
-        self.head_dim = int(c.get("head_dim") or self.n_embd // self.n_head)
-        self.n_vocab = c.get("vocab_size")
+        self.n_embd = hparam_int(c, N_EMBD)
+        self.n_head = hparam_int(c, N_HEAD)
+        self.n_head_kv = hparam_int(c, N_HEAD_KV, optional=True) or self.n_head
+        self.n_ff = hparam_int(c, N_FF, optional=True)
+        self.head_dim = hparam_int(c, ("head_dim",), optional=True) or self.n_embd // self.n_head
+        self.n_vocab = hparam_int(c, ("vocab_size",), optional=True)
+        if self.head_dim == 0:
+            raise ConvertError(f"config.json: hidden_size {self.n_embd} < num_attention_heads {self.n_head}")
 
     def write_arch_hparams(self, kv: KV) -> None:
         if self.n_vocab is not None:
-            kv.u32("llama.vocab_size", self.n_vocab)
-        kv.u32("llama.rope.dimension_count", self.head_dim)
+            kv.u32(self.key(LLM.VOCAB_SIZE), self.n_vocab)
+        kv.u32(self.key(LLM.ROPE_DIMENSION_COUNT), self.head_dim)
 
     def expected_shape(self, gguf_name: str) -> tuple[int, ...] | None:
         """Shapes (numpy order) llama.cpp's loader will require of these tensors."""
@@ -79,17 +81,17 @@ class Llama(Arch):
         shape = shapes.get(kind)
         return None if shape is None or None in shape else tuple(int(d) for d in shape)
 
-    def required_tensors(self) -> list[str]:
+    def required_tensors(self) -> Iterator[str]:
         per_block = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
                      "ffn_down")
-        return ["token_embd.weight", "output_norm.weight",
-                *(f"blk.{i}.{n}.weight" for i in range(self.n_block) for n in per_block)]
+        yield from ("token_embd.weight", "output_norm.weight")
+        yield from (f"blk.{i}.{n}.weight" for i in range(self.n_block) for n in per_block)
 
     def transform(self, gguf_name: str, data: np.ndarray) -> np.ndarray:
         if gguf_name.endswith((".attn_q.weight", ".attn_q.bias")):
-            return permute_qk(data, self.n_head)
+            return permute_qk(data, self.n_head, gguf_name)
         if gguf_name.endswith((".attn_k.weight", ".attn_k.bias")):
-            return permute_qk(data, self.n_head_kv)
+            return permute_qk(data, self.n_head_kv, gguf_name)
         return data
 
     def extra_tensors(self) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
@@ -103,22 +105,33 @@ class Llama(Arch):
 def llama3_rope_factors(rope: dict[str, Any], dim: int) -> np.ndarray:
     """Llama 3.1's per-frequency RoPE divisors (``LlamaModel.generate_extra_tensors``), float32 (dim/2,).
 
-    llama.cpp computes the base frequencies with torch float32 ``pow``; numpy's float32 ``power`` may
-    differ from it in the last bit for some exponents (only the wavelength comparisons see it)."""
+    Bit-exactness: llama.cpp does this math on float32 torch tensors, so every step here is float32 as
+    torch does it: a Python number meeting a tensor is rounded to float32 first (comparisons included);
+    ``number / tensor`` is ``tensor.reciprocal() * number`` (torch's ``__rtruediv__``), not a division;
+    float32 ``pow`` is correctly rounded (numpy's float32 power is not: it goes through float64 here).
+    Number-with-number steps (``old_ctx / low``, ``high - low``) stay float64 as Python computes them.
+    """
+    f32 = np.float32
+
+    def rdiv(number: float, t: np.float32) -> np.float32:  # torch: number / t
+        return (f32(1) / t) * f32(number)
+
     base = rope.get("rope_theta", 10000.0)
-    freqs = 1.0 / (np.float32(base) ** (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
     factor = rope.get("factor", 8.0)
     low, high = rope.get("low_freq_factor", 1.0), rope.get("high_freq_factor", 4.0)
     old_ctx = rope.get("original_max_position_embeddings", 8192)
-    low_wavelen, high_wavelen = old_ctx / low, old_ctx / high
+    # 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    exponents = np.arange(0, dim, 2, dtype=f32) / f32(dim)
+    freqs = f32(1) / (np.float64(f32(base)) ** exponents.astype(np.float64)).astype(f32)
+    low_wavelen, high_wavelen = f32(old_ctx / low), f32(old_ctx / high)
     out = []
-    for freq in freqs.astype(np.float32):
-        wavelen = 2 * math.pi / float(freq)
+    for freq in freqs:
+        wavelen = rdiv(2 * math.pi, freq)
         if wavelen < high_wavelen:
-            out.append(1)
+            out.append(f32(1))
         elif wavelen > low_wavelen:
-            out.append(factor)
+            out.append(f32(factor))
         else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            out.append(1 / ((1 - smooth) / factor + smooth))
-    return np.asarray(out, dtype=np.float32)
+            smooth = (rdiv(old_ctx, wavelen) - f32(low)) / f32(high - low)
+            out.append(rdiv(1, (f32(1) - smooth) / f32(factor) + smooth))
+    return np.asarray(out, dtype=f32)
