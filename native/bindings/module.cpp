@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "ggufpy/blocks.h"
 #include "ggufpy/cpu_features.h"
@@ -269,6 +270,35 @@ py::array_t<float> mat_dot(const Kernels & k, uint32_t type, const py::array & w
     return out;
 }
 
+// The same through the load-time packed form: repack the rows, prepare the activations, one packed_dot over
+// all rows (nc = 1 runs the decode kernel) -> float32 (n_act_rows, n_weight_rows).
+py::array_t<float> packed_mat_dot(const Kernels & k, uint32_t type, const py::array & w, const py::array & a, size_t n) {
+    const int slot = slot_or_throw(type, "packed_mat_dot");
+    const repack_kernels & rk = k.t->repack[slot];
+    if (!rk.row_group) throw py::value_error("no packed form for type id " + std::to_string(type));
+    const auto [w_row, a_row] = dot_rows(k, slot, type, w, a, n, "packed_mat_dot");
+    if ((size_t)w.nbytes() % w_row || (size_t)a.nbytes() % a_row || w.nbytes() == 0 || a.nbytes() == 0)
+        throw py::value_error("packed_mat_dot: expected whole rows of " + std::to_string(w_row) + " (weights) and " +
+                              std::to_string(a_row) + " (activations) bytes");
+    const int act = type_slot(k.t->vec_dot_type[slot]);
+    const int nr = (int)((size_t)w.nbytes() / w_row), nc = (int)((size_t)a.nbytes() / a_row);
+    py::array_t<float> out({(py::ssize_t)nc, (py::ssize_t)nr});
+    const uint8_t * wp = (const uint8_t *)w.data();
+    const uint8_t * ap = (const uint8_t *)a.data();
+    float * dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        std::vector<uint8_t> packed(rk.packed_bytes((size_t)nr, n) + 64);
+        uint8_t * pw = packed.data() + (64 - (uintptr_t)packed.data() % 64) % 64;
+        rk.repack(wp, (size_t)nr, n, pw);
+        const size_t ps = k.t->act_prep_bytes[act](n);
+        std::vector<uint8_t> prep(ps * (size_t)nc);
+        for (int c = 0; c < nc; ++c) k.t->act_prep[act](ap + (size_t)c * a_row, prep.data() + (size_t)c * ps, n);
+        rk.packed_dot(n, pw, 0, nr, prep.data(), ps, nc, dst, (size_t)nr);
+    }
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -302,6 +332,12 @@ PYBIND11_MODULE(_native, m) {
         .def("mat_dot", &mat_dot, py::arg("type"), py::arg("w"), py::arg("a"), py::arg("n"),
              "Every weight row (uint8 blocks of type id `type`, n elements each) . every activation row (uint8 "
              "blocks of vec_dot_type(type)) through the tile kernel; float32 (activation rows, weight rows).")
+        .def("has_packed", [](const Kernels & k, uint32_t type) {
+            const int slot = type_slot(type);
+            return slot >= 0 && k.t->repack[slot].row_group != 0;
+        })
+        .def("packed_mat_dot", &packed_mat_dot, py::arg("type"), py::arg("w"), py::arg("a"), py::arg("n"),
+             "mat_dot through the load-time packed form of the weights (has_packed(type)).")
         .def("vec_dot", &vec_dot, py::arg("type"), py::arg("w"), py::arg("a"), py::arg("n"),
              "Dot of each n-element weight row (uint8 blocks of type id `type`) with one activation row (uint8 "
              "blocks of vec_dot_type(type)); float32 per row.")

@@ -138,12 +138,16 @@ def _tile_shapes(wtype: GGMLType) -> list[tuple[int, int, int]]:
     return [(1, 1, 32), (3, 5, 96), (7, 9, 576), (16, 32, 1056)]
 
 
-@pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("wtype", LEGACY + BLOCK64 + KQUANT + FLOATS, ids=lambda t: t.name)
+def _isa_types(has) -> list[tuple[str, GGMLType]]:
+    """(isa, type) pairs whose kernel table has the feature ``has(kernels, type)``; types without one run
+    through vec_dot (test_kernel_tables checks every table is complete)."""
+    return [(isa, t) for isa in ISAS for t in LEGACY + BLOCK64 + KQUANT + FLOATS if has(ops.kernels(isa), int(t))]
+
+
+@pytest.mark.parametrize("isa,wtype", _isa_types(lambda k, t: k.has_mat_dot(t)),
+                         ids=lambda v: getattr(v, "name", str(v)))
 def test_mat_dot_tiles_vs_float64(isa, wtype, rng):
     k = ops.kernels(isa)
-    if not k.has_mat_dot(int(wtype)):
-        pytest.skip(f"{isa} has no tile kernel for {wtype.name} (the model loops over vec_dot)")
     vdt = k.vec_dot_type(int(wtype))
     for nr, nc, n in _tile_shapes(wtype):
         raw, wdeq = _weights(rng, wtype, nr, n)
@@ -156,6 +160,29 @@ def test_mat_dot_tiles_vs_float64(isa, wtype, rng):
             exact, tol = _exact_dot(wtype, raw, wdeq, a, vdt, n)
             assert np.all(np.abs(got[c] - exact) <= tol), (nr, nc, n, c)
             # same floats as vec_dot: a token gets the same logits alone (decode) or in a batch
+            np.testing.assert_array_equal(got[c], k.vec_dot(int(wtype), raw, a, n))
+
+
+@pytest.mark.parametrize("isa,wtype", _isa_types(lambda k, t: k.has_packed(t)),
+                         ids=lambda v: getattr(v, "name", str(v)))
+def test_packed_mat_dot_vs_float64(isa, wtype, rng):
+    """The load-time packed form (kernels.h repack_kernels): within DOT_REL of float64 and bitwise vec_dot,
+    for one activation row (the decode kernel) and for tiles, with padded row groups."""
+    k = ops.kernels(isa)
+    vdt = k.vec_dot_type(int(wtype))
+    extra = [(70, 1, 576), (64, 1, 64 * 5), (33, 13, 128), (97, 50, 192)]  # n: whole 64-element blocks too
+    if wtype in KQUANT:  # 256-element super-blocks
+        extra = [(70, 1, 512), (33, 13, 768), (97, 50, 256)]
+    for nr, nc, n in _tile_shapes(wtype) + extra:
+        raw, wdeq = _weights(rng, wtype, nr, n)
+        x = rng.standard_normal((nc, n)).astype(np.float32)
+        act = k.from_float(vdt, x.reshape(-1))
+        got = k.packed_mat_dot(int(wtype), raw, act, n)
+        assert got.shape == (nc, nr)
+        for c, a in enumerate(act.reshape(nc, -1)):
+            a = np.ascontiguousarray(a)
+            exact, tol = _exact_dot(wtype, raw, wdeq, a, vdt, n)
+            assert np.all(np.abs(got[c] - exact) <= tol), (nr, nc, n, c)
             np.testing.assert_array_equal(got[c], k.vec_dot(int(wtype), raw, a, n))
 
 

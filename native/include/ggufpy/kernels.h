@@ -35,12 +35,44 @@ using from_float_fn = void (*)(const float * src, void * dst, size_t n);
 // Runtime helpers on the F16 KV cache: dot of n halves with n floats; y[i] += a * x[i] over n halves.
 using dot_f16_f32_fn = float (*)(size_t n, const uint16_t * x, const float * y);
 using mad_f16_fn = void (*)(size_t n, float * y, const uint16_t * x, float a);
+// The same over rows x_j = x + j * stride, j < rows, with per-row (per-element) arithmetic identical to
+// dot_f16_f32 / mad_f16 (the prompt flash attention's q . k_j and acc += e_j v_j, without a call per key):
+// out[j] = dot_f16_f32(n, x_j, y); for j in order: mad_f16(n, y, x_j, a[j]).
+using dot_f16_f32_rows_fn = void (*)(size_t n, size_t rows, const uint16_t * x, size_t stride, const float * y, float * out);
+using mad_f16_rows_fn = void (*)(size_t n, size_t rows, float * y, const uint16_t * x, size_t stride, const float * a);
 // F16 accumulators (ggml_vec_mad_f16 / ggml_vec_scale_f16, the decode flash-attention path):
 // y[i] = f16(y[i] + a * x[i]) and y[i] = f16(y[i] * a), rounding to nearest even.
 using mad_f16_f16_fn = void (*)(size_t n, uint16_t * y, const uint16_t * x, float a);
 using scale_f16_fn = void (*)(size_t n, uint16_t * y, float a);
 // y[i] = silu(g[i]) * u[i] = g / (1 + expf(-g)) * u (ggml_silu_f32 then ggml_mul), n floats; y may be g.
 using silu_mul_fn = void (*)(size_t n, float * y, const float * g, const float * u);
+
+// ---- load-time repacking (optional, per weight type) ----
+// A weight matrix may be rewritten once at load into a kernel-private layout ("packed"): rows in groups of
+// row_group (the last group zero-padded), each group's blocks interleaved so one vector holds several
+// rows. The packed form replaces the file's rows for that matrix (same size up to padding). Its matmul
+// reads activations converted from the vec_dot_type rows by act_prep[activation type] (a per-block layout
+// private to the kernels of that ISA, e.g. with the block sums). Contract as mat_dot: for every (row,
+// activation row) pair packed_dot gives bitwise the float vec_dot gives on the original row and the
+// vec_dot_type row, whether nc is 1 (decode) or more (prompt).
+//   packed_bytes(n_rows, n): bytes of the packed form (a multiple of 64; allocate 64-byte aligned).
+//   repack(src, n_rows, n, dst): src = n_rows raw rows of n elements (contiguous).
+//   packed_dot(n, w, row0, nr, a, a_stride, nc, out, out_stride): rows [row0, row0 + nr) of the packed
+//     matrix w (row0 a multiple of row_group) x nc prepared activation rows a + c * a_stride ->
+//     out[c * out_stride + r], r < nr.
+using packed_bytes_fn = size_t (*)(size_t n_rows, size_t n);
+using repack_fn = void (*)(const void * src, size_t n_rows, size_t n, void * dst);
+using packed_dot_fn = void (*)(size_t n, const void * w, size_t row0, int nr, const void * a, size_t a_stride, int nc,
+                               float * out, size_t out_stride);
+struct repack_kernels {
+    int row_group = 0;  // 0: the type has no packed form in this table
+    packed_bytes_fn packed_bytes = nullptr;
+    repack_fn repack = nullptr;
+    packed_dot_fn packed_dot = nullptr;
+};
+// Activation rows (vec_dot_type, n elements, raw blocks) -> the packed kernels' activation layout.
+using act_prep_fn = void (*)(const void * src, void * dst, size_t n);
+using act_prep_bytes_fn = size_t (*)(size_t n);  // bytes of one prepared row of n elements
 
 // Table slot of a type id: ggml ids 0..42 map to themselves, the ggufpy-private ids follow.
 constexpr int N_TYPE_SLOTS = 45;
@@ -55,9 +87,16 @@ struct kernel_table {
     vec_dot_fn vec_dot[N_TYPE_SLOTS];        // by weight type; nullptr: no matmul kernel for that type
     mat_dot_fn mat_dot[N_TYPE_SLOTS];        // by weight type; nullptr: loop over vec_dot
     uint32_t vec_dot_type[N_TYPE_SLOTS];     // by weight type: the activation type vec_dot expects
+    repack_kernels repack[N_TYPE_SLOTS];     // by weight type; row_group 0: not packed (mat_dot / vec_dot)
+    act_prep_fn act_prep[N_TYPE_SLOTS];      // by activation type: what packed_dot reads (nullptr: none)
+    act_prep_bytes_fn act_prep_bytes[N_TYPE_SLOTS];
     from_float_fn from_float[N_TYPE_SLOTS];  // by activation type (F32, F16, Q8_0, Q8_1, Q8_K)
     dot_f16_f32_fn dot_f16_f32;
+    vec_dot_fn dot_f16;  // F16 x F16, n halves: the decode flash attention's q . k (kept apart from
+                         // vec_dot[F16], whose summation order the matmul tiles of a table may choose)
     mad_f16_fn mad_f16;
+    dot_f16_f32_rows_fn dot_f16_f32_rows;
+    mad_f16_rows_fn mad_f16_rows;
     mad_f16_f16_fn mad_f16_f16;
     scale_f16_fn scale_f16;
     silu_mul_fn silu_mul;
@@ -74,6 +113,9 @@ void fill_avx2_vec_dot(kernel_table & t);      // x86_avx2/vec_dot.cpp
 void fill_avx512(kernel_table & t);
 void fill_avx512_vec_dot(kernel_table & t);    // x86_avx512/vec_dot.cpp (activation converters)
 void fill_avx512vnni(kernel_table & t);        // x86_avx512vnni/vec_dot.cpp (vpdpbusd)
+void fill_avx512vnni_packed(kernel_table & t);  // x86_avx512vnni/legacy_packed.cpp (packed Q4_0, Q8_0)
+void fill_avx512vnni_kquant_packed(kernel_table & t);  // x86_avx512vnni/kquant_packed.cpp (packed Q4_K, Q6_K)
+void fill_avx512_f16(kernel_table & t);        // x86_avx512/f16_tile.cpp (F16 dot + tiles)
 #endif
 #if defined(GGUFPY_HAVE_NEON)
 void fill_neon(kernel_table & t);

@@ -484,6 +484,14 @@ void mad_f16_generic(size_t n, float * y, const uint16_t * x, float a) {
     for (size_t i = 0; i < n; ++i) y[i] += a * h2f(x[i]);
 }
 
+void dot_f16_f32_rows_generic(size_t n, size_t rows, const uint16_t * x, size_t stride, const float * y, float * out) {
+    for (size_t j = 0; j < rows; ++j) out[j] = dot_f16_f32_generic(n, x + j * stride, y);
+}
+
+void mad_f16_rows_generic(size_t n, size_t rows, float * y, const uint16_t * x, size_t stride, const float * a) {
+    for (size_t j = 0; j < rows; ++j) mad_f16_generic(n, y, x + j * stride, a[j]);
+}
+
 void mad_f16_f16_generic(size_t n, uint16_t * y, const uint16_t * x, float a) {
     for (size_t i = 0; i < n; ++i) y[i] = fp32_to_fp16_numpy(h2f(y[i]) + h2f(x[i]) * a);
 }
@@ -532,7 +540,10 @@ void fill_generic_vec_dot(kernel_table & t) {
     t.from_float[type_slot(T_Q8_K)] = quantize_row_q8_K_generic;
 
     t.dot_f16_f32 = dot_f16_f32_generic;
+    t.dot_f16 = vec_dot_f16_generic;
     t.mad_f16 = mad_f16_generic;
+    t.dot_f16_f32_rows = dot_f16_f32_rows_generic;
+    t.mad_f16_rows = mad_f16_rows_generic;
     t.mad_f16_f16 = mad_f16_f16_generic;
     t.scale_f16 = scale_f16_generic;
     t.silu_mul = silu_mul_generic;

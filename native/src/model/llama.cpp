@@ -5,7 +5,9 @@
 // Numerics follow ggml's CPU backend and ggufpy/runtime/reference.py (the oracle):
 //   * matmul: activations converted once per op to the weight type's vec_dot_type (from_float), then
 //     one dot per (weight row, token): tiles of rows x tokens (mat_dot) for batches, vec_dot for a
-//     single token, both the same float operations per pair (so batch and decode agree bitwise);
+//     single token, both the same float operations per pair (so batch and decode agree bitwise); or,
+//     for types whose kernel table has a packed form (kernels.h repack_kernels), weights repacked at load
+//     and packed_dot for both (on activations prepared once per op by act_prep), again the same floats;
 //   * rms_norm: float32 squares summed in double, scale = 1.0f / sqrtf(mean + eps), (x * scale) * w;
 //   * RoPE: ggml_rope_cache_init's theta recurrence in float32, cos/sin correctly rounded, x0*c - x1*s;
 //   * attention: K/V stored as F16; causal over positions 0..pos; ggml's two flash-attention kernels,
@@ -17,9 +19,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <stdexcept>
+
+#include <sys/mman.h>
 
 #include "ggufpy/blocks.h"
 #include "ggufpy/dispatch.h"
@@ -34,6 +40,8 @@ namespace {
 constexpr int kRowChunk = 16;        // weight rows per matmul work item
 constexpr int kRowChunkSingle = 64;  // ... when there is a single activation row (decode; ggml's choice too)
 constexpr int kTokenChunk = 32;      // tokens per matmul work item (activations stay in L1 across the rows)
+constexpr int kRowChunkPacked = 64;  // weight rows per work item of an op with a packed matrix (a multiple of row_group)
+constexpr int kTokenChunkPacked = 48;  // ... and tokens (a multiple of the packed tiles' 6)
 constexpr int kColChunk = 256;       // elements per work item when a single row is split (a Q8_K block)
 constexpr int kFlashTileQ = 64;      // GGML_FA_TILE_Q: smaller batches take ggml's one-row attention kernel
 
@@ -89,8 +97,9 @@ void attend_f32(const kernel_table & kt, int hd, int n_keys, const float * q, co
     float * scores = scratch;
     float * acc = scratch + n_keys;
     float mx = -std::numeric_limits<float>::infinity();
+    kt.dot_f16_f32_rows((size_t)hd, (size_t)n_keys, K, kv_stride, q, scores);
     for (int j = 0; j < n_keys; ++j) {
-        const float s = kt.dot_f16_f32((size_t)hd, K + (size_t)j * kv_stride, q) * scale;
+        const float s = scores[j] * scale;
         scores[j] = s;
         mx = std::max(mx, s);
     }
@@ -101,7 +110,7 @@ void attend_f32(const kernel_table & kt, int hd, int n_keys, const float * q, co
         sum += e;
     }
     std::fill(acc, acc + hd, 0.0f);
-    for (int j = 0; j < n_keys; ++j) kt.mad_f16((size_t)hd, acc, V + (size_t)j * kv_stride, scores[j]);
+    kt.mad_f16_rows((size_t)hd, (size_t)n_keys, acc, V, kv_stride, scores);
     const float inv = 1.0f / sum;
     for (int i = 0; i < hd; ++i) out[i] = acc[i] * inv;
 }
@@ -114,7 +123,7 @@ void attend_f16(const kernel_table & kt, int hd, int n_keys, const float * q, co
                 size_t kv_stride, float scale, uint16_t * scratch16, float * out) {
     uint16_t * q16 = scratch16;
     uint16_t * acc = scratch16 + hd;
-    const vec_dot_fn dot_f16 = kt.vec_dot[type_slot(T_F16)];
+    const vec_dot_fn dot_f16 = kt.dot_f16;
     kt.from_float[type_slot(T_F16)](q, q16, (size_t)hd);
     std::fill(acc, acc + hd, (uint16_t)0);
     float M = -std::numeric_limits<float>::infinity(), S = 0.0f;
@@ -136,7 +145,29 @@ void attend_f16(const kernel_table & kt, int hd, int n_keys, const float * q, co
     for (int i = 0; i < hd; ++i) out[i] = fp16_to_fp32(acc[i]) * inv;
 }
 
+// Packed weights, 64-byte aligned. (Transparent huge pages measured no faster for decode and round every
+// matrix up to 2 MiB.)
+uint8_t * alloc_packed(size_t bytes) {
+    void * p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    return (uint8_t *)p;
+}
+
 std::string tensor_error(const std::string & name, const std::string & what) { return "tensor '" + name + "': " + what; }
+
+// The file's copy of a packed tensor is not read again (but for token_embd's looked-up rows, which fault
+// back in): let the kernel reclaim its pages so the model does not hold the weights twice. MADV_PAGEOUT
+// only reclaims (file pages are dropped, anonymous ones swapped), never changes the contents, so it is safe
+// whatever the caller's buffer is; errors (old kernels, no swap) just leave the pages where they are.
+void release_pages(const void * p, size_t n) {
+#if defined(MADV_PAGEOUT)
+    const uintptr_t page = 4096, b = ((uintptr_t)p + page - 1) / page * page, e = ((uintptr_t)p + n) / page * page;
+    if (e > b) (void)madvise((void *)b, e - b, MADV_PAGEOUT);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
 
 }  // namespace
 
@@ -217,6 +248,17 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
         if (m.act < 0 || !kt_->from_float[m.act] || n_in % layout_of(vdt).block_size)
             throw std::invalid_argument(tensor_error(name, "no activation conversion for its vec_dot_type " + std::to_string(vdt)));
         if (!bias.empty()) m.bias = vec(bias, n_out, false);
+        const repack_kernels & rk = kt_->repack[slot];
+        // (matmul's row chunks must be whole row groups)
+        if (opt_.repack && rk.row_group && kt_->act_prep[m.act] && kRowChunkPacked % rk.row_group == 0 &&
+            kRowChunkSingle % rk.row_group == 0) {
+            uint8_t * buf = alloc_packed(rk.packed_bytes((size_t)n_out, (size_t)n_in));
+            packed_.emplace_back(buf);
+            rk.repack(m.data, (size_t)n_out, (size_t)n_in, buf);
+            release_pages(m.data, t->nbytes);
+            m.packed = buf;
+            m.packed_dot = rk.packed_dot;
+        }
         return m;
     };
 
@@ -263,15 +305,20 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
 
     act_.resize(N_TYPE_SLOTS);
     act_stride_.assign(N_TYPE_SLOTS, 0);
+    prep_.resize(N_TYPE_SLOTS);
+    prep_stride_.assign(N_TYPE_SLOTS, 0);
     auto need = [&](const matrix & m) {
         const uint32_t vdt = kt_->vec_dot_type[type_slot(m.type)];
         act_stride_[m.act] = std::max(act_stride_[m.act], bytes_for(vdt, m.n_in));
+        if (m.packed) prep_stride_[m.act] = std::max(prep_stride_[m.act], (kt_->act_prep_bytes[m.act]((size_t)m.n_in) + 63) / 64 * 64);
     };
     need(output_);
     for (const llama_layer & L : layers_)
         for (const matrix * m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) need(*m);
     for (int s = 0; s < N_TYPE_SLOTS; ++s)
         if (act_stride_[s]) act_[s].assign(nb * act_stride_[s] + 64, 0);
+    for (int s = 0; s < N_TYPE_SLOTS; ++s)
+        if (prep_stride_[s]) prep_[s].assign(nb * prep_stride_[s] + 64, 0);
 
     pool_.reset(new ThreadPool(opt_.n_threads));
     scratch_stride_ = ((size_t)opt_.n_ctx + (size_t)hp.head_dim + 15) / 16 * 16;
@@ -283,6 +330,8 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
 }
 
 LlamaModel::~LlamaModel() = default;
+
+void LlamaModel::free_deleter::operator()(void * p) const { std::free(p); }
 
 int LlamaModel::n_threads() const { return pool_->size(); }
 
@@ -352,7 +401,11 @@ void LlamaModel::forward_thread(int ith) {
             const int64_t t = i / per_row, c = i % per_row;
             float * x = src + t * src_stride + c * width;
             pre(x, (size_t)(t * src_stride + c * width), (size_t)width);
-            ff(x, dst + t * stride + (size_t)c * piece_bytes, (size_t)width);
+            uint8_t * q = dst + t * stride + (size_t)c * piece_bytes;
+            ff(x, q, (size_t)width);
+            if (prep_stride_[act])  // per block, so a piece is prepared on its own
+                kt.act_prep[act](q, prep_[act].data() + t * prep_stride_[act] + (size_t)c * kt.act_prep_bytes[act]((size_t)width),
+                                 (size_t)width);
         }
     };
     auto no_pre = [](float *, size_t, size_t) {};
@@ -367,7 +420,9 @@ void LlamaModel::forward_thread(int ith) {
             for (const matrix * m : ms) {
                 if (std::find(done_slots, done_slots + k, m->act) != done_slots + k) continue;
                 done_slots[k++] = m->act;
-                kt.from_float[m->act](y, act_[m->act].data() + t * act_stride_[m->act], (size_t)n_embd);
+                uint8_t * q = act_[m->act].data() + t * act_stride_[m->act];
+                kt.from_float[m->act](y, q, (size_t)n_embd);
+                if (prep_stride_[m->act]) kt.act_prep[m->act](q, prep_[m->act].data() + t * prep_stride_[m->act], (size_t)n_embd);
             }
         }
     };
@@ -375,8 +430,12 @@ void LlamaModel::forward_thread(int ith) {
     // out[t][r] (+)= W[r] . act[t] (+ bias[r]) for every job, tokens [0, rows)
     auto matmul = [&](std::initializer_list<mm_job> jobs, int rows) {
         std::atomic<int> & counter = counters_[op++];
-        const int64_t t_blocks = (rows + kTokenChunk - 1) / kTokenChunk;
-        const int64_t rc = rows == 1 ? kRowChunkSingle : kRowChunk;
+        // one chunking for all jobs of the op; packed matrices need row chunks of whole row groups
+        bool packed = false;
+        for (const mm_job & j : jobs) packed = packed || j.w->packed;
+        const int64_t tc = packed ? kTokenChunkPacked : kTokenChunk;
+        const int64_t t_blocks = (rows + tc - 1) / tc;
+        const int64_t rc = rows == 1 ? kRowChunkSingle : (packed ? kRowChunkPacked : kRowChunk);
         int64_t total = 0, ends[4];
         int nj = 0;
         for (const mm_job & j : jobs) {
@@ -391,14 +450,20 @@ void LlamaModel::forward_thread(int ith) {
             const int64_t rb = local / t_blocks, tb = local % t_blocks;
             const matrix & w = *j.w;
             const int64_t r0 = rb * rc, r1 = std::min<int64_t>(w.n_out, r0 + rc);
-            const int64_t t0 = tb * kTokenChunk, t1 = std::min<int64_t>(rows, t0 + kTokenChunk);
+            const int64_t t0 = tb * tc, t1 = std::min<int64_t>(rows, t0 + tc);
             const uint8_t * act = act_[w.act].data();
             const size_t astride = act_stride_[w.act];
-            float tile[kRowChunkSingle * kTokenChunk];  // [token][row] of this chunk, stride rc
+            float tile[kRowChunkPacked * kTokenChunkPacked];  // [token][row] of this chunk, stride rc
+            static_assert(kRowChunkSingle <= kRowChunkPacked && kRowChunk * kTokenChunk <= kRowChunkPacked * kTokenChunkPacked, "tile");
             const int nr = (int)(r1 - r0), nc = (int)(t1 - t0);
             // Tiles pay off when weights are reused across tokens; a single token streams the weights
-            // from memory, which one row after another (vec_dot) does best (measured 2x on SmolLM2 decode).
-            if (w.mat && nc > 1) {
+            // from memory, which one row after another (vec_dot) does best (measured 2x on SmolLM2 decode;
+            // F16 8-row tiles 2x slower than vec_dot), except in a packed layout made for it.
+            if (w.packed) {
+                const size_t pstride = prep_stride_[w.act];
+                w.packed_dot((size_t)w.n_in, w.packed, (size_t)r0, nr, prep_[w.act].data() + (size_t)t0 * pstride, pstride, nc, tile,
+                             (size_t)rc);
+            } else if (w.mat && nc > 1) {
                 w.mat((size_t)w.n_in, w.data + (size_t)r0 * w.row_bytes, w.row_bytes, nr, act + (size_t)t0 * astride, astride, nc,
                       tile, (size_t)rc);
             } else {

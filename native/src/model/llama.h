@@ -2,8 +2,11 @@
 // and dims in ../shared/spec/formats.md §6.2), with ggml's CPU numerics (see llama.cpp in this folder).
 //
 // Weights are not copied: the caller passes pointers into the file's memory map and keeps the map alive
-// for the model's lifetime. Everything the forward pass needs (activations, the F16 KV cache, per-thread
-// scratch) is allocated once here, sized by n_ctx and n_batch, so evaluating a token allocates nothing.
+// for the model's lifetime. The exception: matrices whose type the kernel table packs (kernels.h
+// repack_kernels) are repacked once at load into buffers the model owns, and the file's pages of those
+// tensors are handed back to the kernel (MADV_PAGEOUT), so the weights are resident once. Everything the
+// forward pass needs (activations, the F16 KV cache, per-thread scratch) is allocated once here, sized by
+// n_ctx and n_batch, so evaluating a token allocates nothing.
 #pragma once
 
 #include <atomic>
@@ -42,6 +45,7 @@ struct llama_options {
     int n_ctx = 512;    // KV cache positions
     int n_batch = 512;  // tokens per forward pass (longer inputs are split)
     int n_threads = 1;
+    bool repack = true;  // pack weights at load where the kernel table has a packed form (kernels.h)
     const kernel_table * kernels = nullptr;  // nullptr: default_kernels()
 };
 
@@ -53,6 +57,8 @@ struct matrix {
     size_t row_bytes = 0;
     vec_dot_fn dot = nullptr;
     mat_dot_fn mat = nullptr;  // optional tile kernel (nullptr: loop over dot)
+    const uint8_t * packed = nullptr;  // the load-time packed form (kernels.h repack_kernels), else nullptr
+    packed_dot_fn packed_dot = nullptr;
     int act = -1;  // slot of the activation type (vec_dot_type)
     const float * bias = nullptr;  // optional F32 [n_out]
 };
@@ -112,6 +118,12 @@ private:
     std::vector<uint16_t> k_cache_, v_cache_;  // [n_layer][n_ctx][n_head_kv * head_dim], F16
     std::vector<std::vector<uint8_t>> act_;    // per activation-type slot: n_batch rows of converted activations
     std::vector<size_t> act_stride_;           // bytes per row in act_[slot] (for the widest input)
+    std::vector<std::vector<uint8_t>> prep_;   // per activation-type slot: act_prep of act_ (packed matrices only)
+    std::vector<size_t> prep_stride_;          // bytes per row in prep_[slot]; 0: no packed matrix reads it
+    struct free_deleter {
+        void operator()(void * p) const;
+    };
+    std::vector<std::unique_ptr<uint8_t, free_deleter>> packed_;  // packed weights (replace the file's rows)
     std::vector<float> scratch_;               // per thread: n_ctx scores + head_dim accumulator
     std::vector<uint16_t> scratch16_;          // per thread: F16 query + F16 accumulator (2 * head_dim)
     size_t scratch_stride_ = 0;

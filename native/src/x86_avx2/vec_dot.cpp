@@ -10,6 +10,7 @@
 #include "ggufpy/blocks.h"
 #include "ggufpy/float_bits.h"
 #include "ggufpy/kernels.h"
+#include "kquant_tile.h"
 #include "legacy_tile.h"
 #include "nf4_lut.h"
 
@@ -152,204 +153,9 @@ struct dot_maddubs {
     static inline __m256i dot(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
 };
 
-// K-quant scale shuffles (ggml get_scale_shuffle_k4 / get_scale_shuffle).
-alignas(32) const uint8_t k_shuffle_k4[256] = {
-    0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
-    2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
-    4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5,
-    6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7,
-    8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9,
-    10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
-    12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
-    14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
-};
-inline __m256i scale_shuffle_k4(int i) { return _mm256_load_si256((const __m256i *)k_shuffle_k4 + i); }
-
-alignas(16) const uint8_t k_shuffle_q6[128] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
-    4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7,
-    8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11,
-    12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15,
-};
-inline __m128i scale_shuffle_q6(int i) { return _mm_load_si128((const __m128i *)k_shuffle_q6 + i); }
-
-// ggml get_scale_shuffle_q3k: row i spreads int16 scale 2i over lane 0 and scale 2i + 1 over lane 1 (Q2_K/Q3_K:
-// each 32-byte plane holds two sub-blocks of 16).
-alignas(32) const uint8_t k_shuffle_q3k[128] = {
-    0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
-    4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7,
-    8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
-    12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
-};
-inline __m256i scale_shuffle_q3k(int i) { return _mm256_load_si256((const __m256i *)k_shuffle_q3k + i); }
-
-// 16 int8 sub-block scales -> int16, scales 0-7 in both lanes of s[0], 8-15 in both lanes of s[1]
-// (picked per plane with scale_shuffle_q3k).
-inline void spread_k16_scales(__m128i scales8, __m256i s[2]) {
-    const __m256i all = _mm256_cvtepi8_epi16(scales8);
-    s[0] = _mm256_permute2x128_si256(all, all, 0x00);
-    s[1] = _mm256_permute2x128_si256(all, all, 0x11);
-}
-
 // |x| * sign(y, x) = x * y as maddubs' u8 x s8 (ggml mul_add_epi8): int16 pair sums; |x|, |y| <= 127.
 inline __m256i mul_add_epi8(__m256i x, __m256i y) {
     return _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
-
-// The 12 packed scale bytes -> 8 scales then 8 mins, as 16 uint8 in utmp (ggml's kmask dance).
-inline void unpack_k4_scales(const uint8_t * scales, uint32_t utmp[4]) {
-    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-    std::memcpy(utmp, scales, 12);
-    utmp[3] = ((utmp[2] >> 4) & kmask2) | (((utmp[1] >> 6) & kmask3) << 4);
-    const uint32_t uaux = utmp[1] & kmask1;
-    utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
-    utmp[2] = uaux;
-    utmp[0] &= kmask1;
-}
-
-float vec_dot_q4_K_avx2(size_t n, const void * vw, const void * va) {
-    const auto * x = (const block_q4_K *)vw;
-    const auto * y = (const block_q8_K *)va;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
-    for (size_t i = 0; i < n / QK_K; ++i) {
-        const float d = y[i].d * h2f(x[i].d);
-        const float dmin = -y[i].d * h2f(x[i].dmin);
-        uint32_t utmp[4];
-        unpack_k4_scales(x[i].scales, utmp);
-        const uint8_t * q4 = x[i].qs;
-        const int8_t * q8 = y[i].qs;
-        const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
-        const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        const __m128i q8s = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums, 0), _mm256_extracti128_si256(q8sums, 1));
-        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-        const __m128i sc128 = _mm256_extracti128_si256(mins_and_scales, 0);
-        const __m256i scales = _mm256_insertf128_si256(_mm256_castsi128_si256(sc128), sc128, 1);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < QK_K / 64; ++j) {
-            const __m256i scale_l = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 0));
-            const __m256i scale_h = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 1));
-            const __m256i q4bits = _mm256_loadu_si256((const __m256i *)q4);
-            q4 += 32;
-            const __m256i q4l = _mm256_and_si256(q4bits, m4);
-            const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
-            const __m256i q8l = _mm256_loadu_si256((const __m256i *)q8);
-            q8 += 32;
-            const __m256i p16l = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
-            const __m256i q8h = _mm256_loadu_si256((const __m256i *)q8);
-            q8 += 32;
-            const __m256i p16h = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
-    return hsum_float_8(acc) + _mm_cvtss_f32(acc_m);
-}
-
-float vec_dot_q5_K_avx2(size_t n, const void * vw, const void * va) {
-    const auto * x = (const block_q5_K *)vw;
-    const auto * y = (const block_q8_K *)va;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    const __m256i mone = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float summs = 0.0f;
-    for (size_t i = 0; i < n / QK_K; ++i) {
-        const float d = y[i].d * h2f(x[i].d);
-        const float dmin = -y[i].d * h2f(x[i].dmin);
-        uint32_t utmp[4];
-        unpack_k4_scales(x[i].scales, utmp);
-        const uint8_t * q5 = x[i].qs;
-        const int8_t * q8 = y[i].qs;
-        const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
-        const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        const __m128i q8s = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums, 0), _mm256_extracti128_si256(q8sums, 1));
-        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);
-        const __m128i hsum = _mm_add_epi32(prod, _mm_unpackhi_epi64(prod, prod));
-        summs += dmin * (float)_mm_cvtsi128_si32(_mm_add_epi32(hsum, _mm_shuffle_epi32(hsum, 1)));
-        const __m128i sc128 = _mm256_extracti128_si256(mins_and_scales, 0);
-        const __m256i scales = _mm256_insertf128_si256(_mm256_castsi128_si256(sc128), sc128, 1);
-        const __m256i hbits = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        __m256i hmask = mone;
-        __m256i sumi = _mm256_setzero_si256();
-        int bit = 0;
-        for (int j = 0; j < QK_K / 64; ++j) {
-            const __m256i scale_0 = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 0));
-            const __m256i scale_1 = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 1));
-            const __m256i q5bits = _mm256_loadu_si256((const __m256i *)q5);
-            q5 += 32;
-            const __m256i q5l_0 = _mm256_and_si256(q5bits, m4);
-            const __m256i q5h_0 = _mm256_slli_epi16(_mm256_srli_epi16(_mm256_and_si256(hbits, hmask), bit++), 4);
-            const __m256i q5_0 = _mm256_add_epi8(q5l_0, q5h_0);
-            hmask = _mm256_slli_epi16(hmask, 1);
-            const __m256i q5l_1 = _mm256_and_si256(_mm256_srli_epi16(q5bits, 4), m4);
-            const __m256i q5h_1 = _mm256_slli_epi16(_mm256_srli_epi16(_mm256_and_si256(hbits, hmask), bit++), 4);
-            const __m256i q5_1 = _mm256_add_epi8(q5l_1, q5h_1);
-            hmask = _mm256_slli_epi16(hmask, 1);
-            const __m256i q8_0 = _mm256_loadu_si256((const __m256i *)q8);
-            q8 += 32;
-            const __m256i q8_1 = _mm256_loadu_si256((const __m256i *)q8);
-            q8 += 32;
-            const __m256i p16_0 = _mm256_madd_epi16(scale_0, _mm256_maddubs_epi16(q5_0, q8_0));
-            const __m256i p16_1 = _mm256_madd_epi16(scale_1, _mm256_maddubs_epi16(q5_1, q8_1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum_float_8(acc) + summs;
-}
-
-float vec_dot_q6_K_avx2(size_t n, const void * vw, const void * va) {
-    const auto * x = (const block_q6_K *)vw;
-    const auto * y = (const block_q8_K *)va;
-    const __m256i m3 = _mm256_set1_epi8(3);
-    const __m256i m15 = _mm256_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
-    for (size_t i = 0; i < n / QK_K; ++i) {
-        const float d = y[i].d * h2f(x[i].d);
-        const uint8_t * q4 = x[i].ql;
-        const uint8_t * qh = x[i].qh;
-        const int8_t * q8 = y[i].qs;
-        const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        const __m128i scales = _mm_loadu_si128((const __m128i *)x[i].scales);
-        const __m256i q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, _mm256_cvtepi8_epi16(scales)), 5);
-        __m256i sumi = _mm256_setzero_si256();
-        int is = 0;
-        for (int j = 0; j < QK_K / 128; ++j) {
-            const __m256i q4bits1 = _mm256_loadu_si256((const __m256i *)q4);
-            q4 += 32;
-            const __m256i q4bits2 = _mm256_loadu_si256((const __m256i *)q4);
-            q4 += 32;
-            const __m256i q4bitsH = _mm256_loadu_si256((const __m256i *)qh);
-            qh += 32;
-            const __m256i q4h_0 = _mm256_slli_epi16(_mm256_and_si256(q4bitsH, m3), 4);
-            const __m256i q4h_1 = _mm256_slli_epi16(_mm256_and_si256(q4bitsH, _mm256_set1_epi8(12)), 2);
-            const __m256i q4h_2 = _mm256_and_si256(q4bitsH, _mm256_set1_epi8(48));
-            const __m256i q4h_3 = _mm256_srli_epi16(_mm256_and_si256(q4bitsH, _mm256_set1_epi8(-64)), 2);
-            const __m256i q4_0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h_0);
-            const __m256i q4_1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h_1);
-            const __m256i q4_2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h_2);
-            const __m256i q4_3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h_3);
-            const __m256i q8_0 = _mm256_loadu_si256((const __m256i *)q8);
-            const __m256i q8_1 = _mm256_loadu_si256((const __m256i *)(q8 + 32));
-            const __m256i q8_2 = _mm256_loadu_si256((const __m256i *)(q8 + 64));
-            const __m256i q8_3 = _mm256_loadu_si256((const __m256i *)(q8 + 96));
-            q8 += 128;
-            const __m256i p16_0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, scale_shuffle_q6(is + 0))), _mm256_maddubs_epi16(q4_0, q8_0));
-            const __m256i p16_1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, scale_shuffle_q6(is + 1))), _mm256_maddubs_epi16(q4_1, q8_1));
-            const __m256i p16_2 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, scale_shuffle_q6(is + 2))), _mm256_maddubs_epi16(q4_2, q8_2));
-            const __m256i p16_3 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, scale_shuffle_q6(is + 3))), _mm256_maddubs_epi16(q4_3, q8_3));
-            is += 4;
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_2, p16_3));
-        }
-        sumi = _mm256_sub_epi32(sumi, q8sclsub);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum_float_8(acc);
 }
 
 // ggml_vec_dot_q2_K_q8_K (AVX2): 2-bit planes times q8 (maddubs), times the sub-block scale (madd); the
@@ -588,7 +394,7 @@ float vec_dot_nf4_avx2(size_t n, const void * vw, const void * va) {
 
 // ---- runtime helpers ---------------------------------------------------------------------------
 
-float dot_f16_f32_avx2(size_t n, const uint16_t * x, const float * y) {
+inline float dot_f16_f32_row(size_t n, const uint16_t * x, const float * y) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -601,11 +407,52 @@ float dot_f16_f32_avx2(size_t n, const uint16_t * x, const float * y) {
     return sum;
 }
 
+float dot_f16_f32_avx2(size_t n, const uint16_t * x, const float * y) { return dot_f16_f32_row(n, x, y); }
+
+// Rows two at a time (independent chains for the out-of-order core), each row exactly dot_f16_f32_row.
+void dot_f16_f32_rows_avx2(size_t n, size_t rows, const uint16_t * x, size_t stride, const float * y, float * out) {
+    size_t j = 0;
+    for (; j + 2 <= rows; j += 2) {
+        out[j] = dot_f16_f32_row(n, x + j * stride, y);
+        out[j + 1] = dot_f16_f32_row(n, x + (j + 1) * stride, y);
+    }
+    if (j < rows) out[j] = dot_f16_f32_row(n, x + j * stride, y);
+}
+
 void mad_f16_avx2(size_t n, float * y, const uint16_t * x, float a) {
     const __m256 va = _mm256_set1_ps(a);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; ++i) y[i] += a * h2f(x[i]);
+}
+
+// y[i] += a[j] * x_j[i] for j in order, each element's sequence of operations exactly mad_f16_avx2's; 32
+// elements of y stay in registers across all rows instead of a load and a store per row.
+void mad_f16_rows_avx2(size_t n, size_t rows, float * y, const uint16_t * x, size_t stride, const float * a) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 y0 = _mm256_loadu_ps(y + i), y1 = _mm256_loadu_ps(y + i + 8);
+        __m256 y2 = _mm256_loadu_ps(y + i + 16), y3 = _mm256_loadu_ps(y + i + 24);
+        for (size_t j = 0; j < rows; ++j) {
+            const uint16_t * xj = x + j * stride + i;
+            const __m256 va = _mm256_set1_ps(a[j]);
+            y0 = _mm256_fmadd_ps(va, load_f16x8(xj), y0);
+            y1 = _mm256_fmadd_ps(va, load_f16x8(xj + 8), y1);
+            y2 = _mm256_fmadd_ps(va, load_f16x8(xj + 16), y2);
+            y3 = _mm256_fmadd_ps(va, load_f16x8(xj + 24), y3);
+        }
+        _mm256_storeu_ps(y + i, y0);
+        _mm256_storeu_ps(y + i + 8, y1);
+        _mm256_storeu_ps(y + i + 16, y2);
+        _mm256_storeu_ps(y + i + 24, y3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 y0 = _mm256_loadu_ps(y + i);
+        for (size_t j = 0; j < rows; ++j) y0 = _mm256_fmadd_ps(_mm256_set1_ps(a[j]), load_f16x8(x + j * stride + i), y0);
+        _mm256_storeu_ps(y + i, y0);
+    }
+    for (; i < n; ++i)
+        for (size_t j = 0; j < rows; ++j) y[i] += a[j] * h2f(x[j * stride + i]);
 }
 
 inline void store_f16x8(uint16_t * p, __m256 v) {
@@ -687,13 +534,19 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.vec_dot[type_slot(T_TQ1_0)] = vec_dot_tq1_0_avx2;
     t.vec_dot[type_slot(T_TQ2_0)] = vec_dot_tq2_0_avx2;
     t.vec_dot[type_slot(T_IQ4_XS)] = vec_dot_iq4_xs_avx2;
-    t.vec_dot[type_slot(T_Q4_K)] = vec_dot_q4_K_avx2;
-    t.vec_dot[type_slot(T_Q5_K)] = vec_dot_q5_K_avx2;
-    t.vec_dot[type_slot(T_Q6_K)] = vec_dot_q6_K_avx2;
+    t.vec_dot[type_slot(T_Q4_K)] = kq_vec_dot<kq_q4_K, kq_maddubs>;
+    t.vec_dot[type_slot(T_Q5_K)] = kq_vec_dot<kq_q5_K, kq_maddubs>;
+    t.vec_dot[type_slot(T_Q6_K)] = kq_vec_dot<kq_q6_K, kq_maddubs>;
+    t.mat_dot[type_slot(T_Q4_K)] = kq_tiler<kq_q4_K, kq_maddubs, 2, 3>::run;
+    t.mat_dot[type_slot(T_Q5_K)] = kq_tiler<kq_q5_K, kq_maddubs, 2, 3>::run;
+    t.mat_dot[type_slot(T_Q6_K)] = kq_tiler<kq_q6_K, kq_maddubs, 2, 3>::run;
     t.from_float[type_slot(T_Q8_0)] = from_float_q8_0_avx2;
     t.from_float[type_slot(T_Q8_1)] = from_float_q8_1_avx2;
     t.dot_f16_f32 = dot_f16_f32_avx2;
+    t.dot_f16 = vec_dot_f16_avx2;
     t.mad_f16 = mad_f16_avx2;
+    t.dot_f16_f32_rows = dot_f16_f32_rows_avx2;
+    t.mad_f16_rows = mad_f16_rows_avx2;
     t.mad_f16_f16 = mad_f16_f16_avx2;
     t.scale_f16 = scale_f16_avx2;
     t.silu_mul = silu_mul_avx2;

@@ -1,0 +1,407 @@
+// Packed Q4_0, Q8_0 and NF4 weights for AVX512-VNNI: repacked once at load into groups of 16 rows, so one zmm
+// lane holds one weight row and a matmul is vpdpbusd with the activations broadcast from memory
+// ({1to16}) — no nibble shuffles across lanes, no sign tricks, no horizontal sums per block.
+//
+// Packed layout: panels of 4 groups of 16 rows (64 rows; the decode kernel reads a panel as one linear
+// stream). Panel p, block b (b = 0 .. nb-1): the 4 groups' chunk 0, chunk 1, .., then their scales:
+//   [chunk 0: g0 g1 g2 g3][chunk 1: g0 .. g3] .. [d: g0 g1 g2 g3]
+// with, for the group's 16 rows r:
+//   Q4_0 chunk m (64 bytes), dword r = bytes 4m..4m+3 of row r's qs (low nibbles: elements 4m..4m+3, high
+//        nibbles: 16+4m..16+4m+3), q unsigned 0..15 as in the file; m = 0..3;
+//   Q8_0 chunk m (128 bytes) = vectors j = 2m, 2m+1; dword r of vector j = bytes 4j..4j+3 of row r's qs
+//        XOR 0x80 (w + 128, unsigned, for vpdpbusd's u8 operand); m = 0..3;
+//   NF4 (64 elements, two activation blocks): chunks 0..3 hold elements 0..31, chunks 4..7 elements
+//        32..63, each half in Q4_0's nibble order (code-book indices; the file's byte i holds elements i
+//        and i + 32, so repacking moves nibbles);
+//   d: the 16 rows' scales: f16 (32 bytes; Q4_0, Q8_0) or float32 d * 2**-14 (64 bytes; NF4's Q1.14 codes).
+// Rows past n_rows (padding) are zero: d = 0, so they contribute 0 and are never stored.
+//
+// Prepared activations (act_prep, from Q8_0 rows): per block {float d, int32 sum = Σ q_a, int8 qs[32]}.
+//
+// Arithmetic, per (weight row, activation row) pair, activation blocks in order from acc = 0:
+//   isum = Σ q_w q_a over the block (exact: Q4_0 as Σ q a - 8 Σ a, Q8_0 as Σ (w + 128) a - 128 Σ a, NF4
+//          as 256 (Σ (hi + 64) a - 64 Σ a) + Σ lo a, see pk_nf4)
+//   acc  = fma(d_w * d_a, float(isum), acc)     (d_w, d_a as float; float(isum) rounds only for NF4)
+// vec_dot below evaluates the same single chain with scalar FMA, so decode (one row), the tiles and
+// vec_dot agree bitwise.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "ggufpy/blocks.h"
+#include "ggufpy/kernels.h"
+
+namespace ggufpy {
+
+namespace {
+
+constexpr int kGroup = 16;  // rows per group: one per zmm int32 lane
+constexpr int kPanel = 4;   // groups per panel (the packed form's row_group is kPanel * kGroup)
+
+struct q8p_block {
+    float d;
+    int32_t sum;
+    int8_t qs[32];
+};
+static_assert(sizeof(q8p_block) == 40, "prepared Q8_0 block");
+
+inline int hsum_i32x8(__m256i s) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 1));
+    return _mm_cvtsi128_si32(h);
+}
+
+size_t prep_bytes_q8_0(size_t n) { return n / 32 * sizeof(q8p_block); }
+
+void prep_q8_0(const void * src, void * dst, size_t n) {
+    const auto * x = (const block_q8_0 *)src;
+    auto * y = (q8p_block *)dst;
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (size_t b = 0; b < n / 32; ++b) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        y[b].d = _cvtsh_ss(x[b].d);
+        y[b].sum = hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q));  // Σ 1 * q
+        _mm256_storeu_si256((__m256i *)y[b].qs, q);
+    }
+}
+
+// ---- per-type traits --------------------------------------------------------------------------------
+// A packed block holds `halves` activation blocks' worth of weights (Q4_0, Q8_0: 1; NF4: 2, one scale),
+// each as `chunks` chunks of chunk_bytes per group; a chunk gives n_vec weight vectors, vector v pairing
+// with activation dword j[v] into int32 accumulator acc_of<K>(v) of K (>= min_acc); combine<K> turns the
+// K accumulators and the broadcast Σ a into Σ q_w q_a. scales(p): the group's 16 float scales of a block.
+// pack_row / row_scale / half_isum: the repacking of one row's block and vec_dot's scalar view.
+
+// Offset types (Q4_0: q - 8 from unsigned nibbles; Q8_0: w from w + 128): any K, summed, minus Σ a << shift.
+template <int Shift>
+struct pk_offset {
+    static constexpr int min_acc = 1;
+    template <int K>
+    static constexpr int acc_of(int v) { return v % K; }
+    template <int K>
+    static inline __m512i combine(const __m512i * isum, __m512i sum) {
+        __m512i s = isum[0];
+        for (int k = 1; k < K; ++k) s = _mm512_add_epi32(s, isum[k]);
+        return _mm512_sub_epi32(s, _mm512_slli_epi32(sum, Shift));
+    }
+};
+
+// f16 block scales (first member d of the block), 32 bytes per group.
+template <class W>
+struct pk_f16_scale {
+    static constexpr int d_bytes = 32;
+    static inline __m512 scales(const uint8_t * p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+    static void pack_scale(const W & b, int r, uint8_t * d) { std::memcpy(d + 2 * r, &b.d, 2); }
+    static float row_scale(const W & b) { return _cvtsh_ss(b.d); }
+};
+
+struct pk_q4_0 : pk_offset<3>, pk_f16_scale<block_q4_0> {
+    using wblock = block_q4_0;
+    static constexpr int halves = 1, chunks = 4, chunk_bytes = 64, n_vec = 2;  // low, high nibbles
+    static inline void chunk(const uint8_t * p, int m, __m512i * w, int * j) {
+        const __m512i c = _mm512_loadu_si512(p);
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        w[0] = _mm512_and_si512(c, m4);
+        w[1] = _mm512_and_si512(_mm512_srli_epi16(c, 4), m4);
+        j[0] = m;
+        j[1] = m + 4;
+    }
+    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
+        for (int m = 0; m < 4; ++m) std::memcpy(p + m * stride + 4 * r, b.qs + 4 * m, 4);
+    }
+    static inline int half_isum(const wblock & w, int, const q8p_block & a) {  // Σ (q - 8) a
+        const __m128i t = _mm_loadu_si128((const __m128i *)w.qs);
+        const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+        return hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)a.qs))) - (a.sum << 3);
+    }
+};
+
+struct pk_q8_0 : pk_offset<7>, pk_f16_scale<block_q8_0> {
+    using wblock = block_q8_0;
+    static constexpr int halves = 1, chunks = 4, chunk_bytes = 128, n_vec = 2;  // dwords 2m, 2m + 1
+    static inline void chunk(const uint8_t * p, int m, __m512i * w, int * j) {
+        w[0] = _mm512_loadu_si512(p);
+        w[1] = _mm512_loadu_si512(p + 64);
+        j[0] = 2 * m;
+        j[1] = 2 * m + 1;
+    }
+    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
+        for (int j = 0; j < 8; ++j) {
+            uint32_t u;
+            std::memcpy(&u, b.qs + 4 * j, 4);
+            u ^= 0x80808080u;
+            std::memcpy(p + j / 2 * stride + j % 2 * 64 + 4 * r, &u, 4);
+        }
+    }
+    static inline int half_isum(const wblock & w, int, const q8p_block & a) {  // Σ w a
+        const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w.qs), _mm256_set1_epi8((char)0x80));
+        return hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)a.qs))) - (a.sum << 7);
+    }
+};
+
+// NF4: the Q1.14 code book (blocks.h nf4_code_i16) split as code = 256 * hi + lo, lo = code & 0xFF unsigned,
+// hi signed in -64..64; tables of lo and of hi + 64 (unsigned for vpdpbusd), looked up with vpshufb.
+// Σ code a = 256 * (Σ (hi + 64) a - 64 Σ a) + Σ lo a; accumulator 0 takes the lo products, 1 the hi ones.
+struct nf4_bytes {
+    uint8_t lo[16], hi[16];
+};
+constexpr nf4_bytes make_nf4_bytes() {
+    nf4_bytes t{};
+    for (int k = 0; k < 16; ++k) {
+        const int code = nf4_code_i16[k], lo = code & 0xFF;
+        t.lo[k] = (uint8_t)lo;
+        t.hi[k] = (uint8_t)((code - lo) / 256 + 64);
+    }
+    return t;
+}
+alignas(16) constexpr nf4_bytes k_nf4 = make_nf4_bytes();
+
+// Half h (elements 32h..32h+31) of an NF4 block in Q4_0's nibble order: byte i = element 32h + i (low
+// nibble) | element 32h + 16 + i (high). (The file's byte i holds element i low, element i + 32 high.)
+inline void nf4_half_q4(const block_nf4 & b, int h, uint8_t out[16]) {
+    auto nib = [&](int e) { return e < 32 ? b.qs[e] & 0x0F : b.qs[e - 32] >> 4; };
+    for (int i = 0; i < 16; ++i) out[i] = (uint8_t)(nib(32 * h + i) | nib(32 * h + 16 + i) << 4);
+}
+
+struct pk_nf4 {
+    using wblock = block_nf4;
+    static constexpr int halves = 2, chunks = 4, chunk_bytes = 64, n_vec = 4, d_bytes = 64, min_acc = 2;
+    static inline void chunk(const uint8_t * p, int m, __m512i * w, int * j) {
+        const __m512i lo_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k_nf4.lo));
+        const __m512i hi_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k_nf4.hi));
+        const __m512i c = _mm512_loadu_si512(p);
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        const __m512i i0 = _mm512_and_si512(c, m4), i1 = _mm512_and_si512(_mm512_srli_epi16(c, 4), m4);
+        w[0] = _mm512_shuffle_epi8(lo_t, i0);
+        w[1] = _mm512_shuffle_epi8(hi_t, i0);
+        w[2] = _mm512_shuffle_epi8(lo_t, i1);
+        w[3] = _mm512_shuffle_epi8(hi_t, i1);
+        j[0] = j[1] = m;
+        j[2] = j[3] = m + 4;
+    }
+    template <int K>
+    static constexpr int acc_of(int v) { return v % 2; }
+    template <int K>
+    static inline __m512i combine(const __m512i * isum, __m512i sum) {
+        const __m512i hi = _mm512_sub_epi32(isum[1], _mm512_slli_epi32(sum, 6));
+        return _mm512_add_epi32(_mm512_slli_epi32(hi, 8), isum[0]);
+    }
+    static inline __m512 scales(const uint8_t * p) { return _mm512_loadu_ps(p); }
+    static float row_scale(const wblock & b) { return b.d * 0x1p-14f; }  // code book in Q1.14
+    static void pack_scale(const wblock & b, int r, uint8_t * d) {
+        const float s = row_scale(b);
+        std::memcpy(d + 4 * r, &s, 4);
+    }
+    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
+        for (int h = 0; h < 2; ++h) {
+            uint8_t q[16];
+            nf4_half_q4(b, h, q);
+            for (int m = 0; m < 4; ++m) std::memcpy(p + (4 * h + m) * stride + 4 * r, q + 4 * m, 4);
+        }
+    }
+    static inline int half_isum(const wblock & w, int h, const q8p_block & a) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)w.qs);
+        const __m256i idx = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));  // element order
+        const __m256i lo_t = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)k_nf4.lo));
+        const __m256i hi_t = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)k_nf4.hi));
+        const __m256i av = _mm256_loadu_si256((const __m256i *)a.qs);
+        const int lo = hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_shuffle_epi8(lo_t, idx), av));
+        const int hi = hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_shuffle_epi8(hi_t, idx), av));
+        return (int)((uint32_t)(hi - (a.sum << 6)) << 8) + lo;
+    }
+};
+
+// Where group g's chunk 0 and scales of block 0 are; chunk k is k * chunk_stride further, block b
+// b * block_bytes further. Chunk k of the panel's 4 groups lie together, so the decode kernel (chunk by
+// chunk over 4 groups) reads each block front to back.
+template <class T>
+struct layout {
+    static constexpr size_t qs_bytes = (size_t)T::halves * T::chunks * T::chunk_bytes;  // per group and block
+    static constexpr size_t block_bytes = kPanel * (qs_bytes + T::d_bytes);             // a multiple of 64
+    static constexpr size_t chunk_stride = kPanel * T::chunk_bytes;
+    static const uint8_t * qs(const uint8_t * w, size_t nb, size_t g) {
+        return w + g / kPanel * nb * block_bytes + g % kPanel * T::chunk_bytes;
+    }
+    static const uint8_t * d(const uint8_t * w, size_t nb, size_t g) {
+        return w + g / kPanel * nb * block_bytes + kPanel * qs_bytes + g % kPanel * T::d_bytes;
+    }
+};
+
+template <class T>
+size_t packed_bytes(size_t n_rows, size_t n) {
+    constexpr size_t rows = kPanel * kGroup;
+    return (n_rows + rows - 1) / rows * (n / (32 * T::halves)) * layout<T>::block_bytes;
+}
+
+template <class T>
+void repack(const void * src, size_t n_rows, size_t n, void * dst) {
+    using W = typename T::wblock;
+    using L = layout<T>;
+    const size_t nb = n / (32 * T::halves);
+    std::memset(dst, 0, packed_bytes<T>(n_rows, n));
+    for (size_t row = 0; row < n_rows; ++row) {
+        const size_t g = row / kGroup;
+        const int r = (int)(row % kGroup);
+        uint8_t * qs = (uint8_t *)L::qs((const uint8_t *)dst, nb, g);
+        uint8_t * d = (uint8_t *)L::d((const uint8_t *)dst, nb, g);
+        const W * x = (const W *)src + row * nb;
+        for (size_t b = 0; b < nb; ++b) {
+            T::pack_row(x[b], r, qs + b * L::block_bytes, L::chunk_stride);
+            T::pack_scale(x[b], r, d + b * L::block_bytes);
+        }
+    }
+}
+
+// ---- the tile: G groups (16 G rows) x C activation rows ------------------------------------------------
+template <class T, int G, int C>
+void tile(size_t nb, const uint8_t * w, size_t g0, const q8p_block * const * a, float * out, size_t os, int nr) {
+    using L = layout<T>;
+    // K int32 chains per pair: two when there are few pairs (vpdpbusd latency) or the type needs two
+    constexpr int K = (C == 1 || T::min_acc == 2) ? 2 : 1;
+    const uint8_t * wq[G];
+    const uint8_t * wd[G];
+    for (int g = 0; g < G; ++g) {
+        wq[g] = L::qs(w, nb, g0 + g);
+        wd[g] = L::d(w, nb, g0 + g);
+    }
+    __m512 acc[G][C];
+    for (int g = 0; g < G; ++g)
+        for (int c = 0; c < C; ++c) acc[g][c] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; ++b) {
+        __m512 dw[G];
+        for (int g = 0; g < G; ++g) dw[g] = T::scales(wd[g] + b * L::block_bytes);
+        for (int h = 0; h < T::halves; ++h) {
+            const size_t ab = b * T::halves + h;  // activation block
+            __m512i isum[G][C][K];
+            for (int g = 0; g < G; ++g)
+                for (int c = 0; c < C; ++c)
+                    for (int k = 0; k < K; ++k) isum[g][c][k] = _mm512_setzero_si512();
+            for (int m = 0; m < T::chunks; ++m) {
+                __m512i wv[G][T::n_vec];
+                int j[T::n_vec];
+                for (int g = 0; g < G; ++g)
+                    T::chunk(wq[g] + b * L::block_bytes + (h * T::chunks + m) * L::chunk_stride, m, wv[g], j);
+                for (int c = 0; c < C; ++c)
+                    for (int v = 0; v < T::n_vec; ++v) {
+                        int32_t u;
+                        std::memcpy(&u, a[c][ab].qs + 4 * j[v], 4);
+                        const __m512i av = _mm512_set1_epi32(u);
+                                        for (int g = 0; g < G; ++g) {
+                            __m512i & s = isum[g][c][T::template acc_of<K>(v)];
+                            s = _mm512_dpbusd_epi32(s, wv[g][v], av);
+                        }
+                    }
+            }
+            for (int c = 0; c < C; ++c) {
+                const __m512i sum = _mm512_set1_epi32(a[c][ab].sum);
+                const __m512 da = _mm512_set1_ps(a[c][ab].d);
+                for (int g = 0; g < G; ++g) {
+                    const __m512 s = _mm512_cvtepi32_ps(T::template combine<K>(isum[g][c], sum));
+                    acc[g][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[g], da), s, acc[g][c]);
+                }
+            }
+        }
+    }
+    for (int c = 0; c < C; ++c)
+        for (int g = 0; g < G; ++g) {
+            const int left = nr - g * kGroup;
+            if (left <= 0) break;
+            float * o = out + (size_t)c * os + g * kGroup;
+            if (left >= kGroup)
+                _mm512_storeu_ps(o, acc[g][c]);
+            else
+                _mm512_mask_storeu_ps(o, (__mmask16)((1u << left) - 1), acc[g][c]);
+        }
+}
+
+// Any group count x activation rows: tiles of GMAX x CMAX, edges with smaller instantiations.
+template <class T, int GMAX, int CMAX>
+struct tiler {
+    template <int G, int C>
+    static void run_gc(size_t nb, const uint8_t * w, size_t g0, const q8p_block * const * a, float * out, size_t os, int nr,
+                       int ng, int nc) {
+        if constexpr (G > 1) {
+            if (ng < G) return run_gc<G - 1, C>(nb, w, g0, a, out, os, nr, ng, nc);
+        }
+        if constexpr (C > 1) {
+            if (nc < C) return run_gc<G, C - 1>(nb, w, g0, a, out, os, nr, ng, nc);
+        }
+        tile<T, G, C>(nb, w, g0, a, out, os, nr);
+    }
+};
+
+template <class T, int GMAX, int CMAX>
+void packed_dot(size_t n, const void * vw, size_t row0, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
+    const size_t nb = n / (32 * T::halves);
+    const uint8_t * w = (const uint8_t *)vw;
+    const int n_groups = (nr + kGroup - 1) / kGroup;
+    constexpr int G1 = kPanel;  // one activation row: a whole panel, read front to back
+    const int gstep = nc == 1 ? G1 : GMAX;
+    for (int g0 = 0; g0 < n_groups; g0 += gstep) {
+        const int ng = n_groups - g0 < gstep ? n_groups - g0 : gstep;
+        for (int c0 = 0; c0 < nc; c0 += CMAX) {
+            const int ncc = nc - c0 < CMAX ? nc - c0 : CMAX;
+            const q8p_block * a[CMAX];
+            for (int c = 0; c < ncc; ++c) a[c] = (const q8p_block *)((const uint8_t *)va + (size_t)(c0 + c) * as);
+            float * o = out + (size_t)c0 * os + (size_t)g0 * kGroup;
+            const size_t wg = row0 / kGroup + (size_t)g0;  // global index of the tile's first group
+            const int nrr = nr - g0 * kGroup;
+            if (nc == 1)
+                tiler<T, G1, 1>::template run_gc<G1, 1>(nb, w, wg, a, o, os, nrr, ng, 1);
+            else
+                tiler<T, GMAX, CMAX>::template run_gc<GMAX, CMAX>(nb, w, wg, a, o, os, nrr, ng, ncc);
+        }
+    }
+}
+
+// vec_dot on the file's rows and Q8_0 activations: the packed kernels' per-pair arithmetic (header), one
+// activation block at a time, each prepared on the fly.
+template <class T>
+float vec_dot(size_t n, const void * vw, const void * va) {
+    using W = typename T::wblock;
+    const W * x = (const W *)vw;
+    const block_q8_0 * y = (const block_q8_0 *)va;
+    __m128 acc = _mm_setzero_ps();
+    for (size_t b = 0; b < n / (32 * T::halves); ++b) {
+        const float dw = T::row_scale(x[b]);
+        for (int h = 0; h < T::halves; ++h) {
+            q8p_block ab;
+            prep_q8_0(&y[b * T::halves + h], &ab, 32);
+            const int isum = T::half_isum(x[b], h, ab);
+            const __m128 d = _mm_mul_ss(_mm_set_ss(dw), _mm_set_ss(ab.d));
+            acc = _mm_fmadd_ss(d, _mm_cvtsi32_ss(_mm_setzero_ps(), isum), acc);
+        }
+    }
+    return _mm_cvtss_f32(acc);
+}
+
+template <class T, int GMAX, int CMAX>
+repack_kernels kernels_of() {
+    repack_kernels k;
+    k.row_group = kPanel * kGroup;
+    k.packed_bytes = packed_bytes<T>;
+    k.repack = repack<T>;
+    k.packed_dot = packed_dot<T, GMAX, CMAX>;
+    return k;
+}
+
+}  // namespace
+
+void fill_avx512vnni_packed(kernel_table & t) {
+    // 2 groups x 6 activation rows: 12 float + 12 int32 accumulators, 4 weight vectors in 32 zmm; NF4
+    // (two int32 chains per pair, two code-book tables) 1 group x 6.
+    t.repack[type_slot(T_Q4_0)] = kernels_of<pk_q4_0, 2, 6>();
+    t.repack[type_slot(T_Q8_0)] = kernels_of<pk_q8_0, 2, 6>();
+    t.repack[type_slot(T_NF4)] = kernels_of<pk_nf4, 1, 6>();
+    t.vec_dot[type_slot(T_Q4_0)] = vec_dot<pk_q4_0>;
+    t.vec_dot[type_slot(T_Q8_0)] = vec_dot<pk_q8_0>;
+    t.vec_dot[type_slot(T_NF4)] = vec_dot<pk_nf4>;
+    t.mat_dot[type_slot(T_Q4_0)] = nullptr;  // the packed form replaces the row tiles
+    t.mat_dot[type_slot(T_Q8_0)] = nullptr;
+    t.mat_dot[type_slot(T_NF4)] = nullptr;
+    t.act_prep[type_slot(T_Q8_0)] = prep_q8_0;
+    t.act_prep_bytes[type_slot(T_Q8_0)] = prep_bytes_q8_0;
+}
+
+}  // namespace ggufpy
