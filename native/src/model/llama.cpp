@@ -307,14 +307,22 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
     act_stride_.assign(N_TYPE_SLOTS, 0);
     prep_.resize(N_TYPE_SLOTS);
     prep_stride_.assign(N_TYPE_SLOTS, 0);
+    // Once one packed matrix reads an activation slot, every conversion to that slot is prepared too
+    // (convert_rows / norm_convert), so the prepared stride must fit the widest matrix of the slot, packed
+    // or not (a TQ2_0 ffn_down shares Q8_K with a packed Q6_K output: 5632 vs 2048 wide).
+    std::vector<size_t> prep_need(N_TYPE_SLOTS, 0);
+    std::vector<char> slot_packed(N_TYPE_SLOTS, 0);
     auto need = [&](const matrix & m) {
         const uint32_t vdt = kt_->vec_dot_type[type_slot(m.type)];
         act_stride_[m.act] = std::max(act_stride_[m.act], bytes_for(vdt, m.n_in));
-        if (m.packed) prep_stride_[m.act] = std::max(prep_stride_[m.act], (kt_->act_prep_bytes[m.act]((size_t)m.n_in) + 63) / 64 * 64);
+        if (kt_->act_prep[m.act])
+            prep_need[m.act] = std::max(prep_need[m.act], (kt_->act_prep_bytes[m.act]((size_t)m.n_in) + 63) / 64 * 64);
+        slot_packed[m.act] |= m.packed != nullptr;
     };
     need(output_);
     for (const llama_layer & L : layers_)
         for (const matrix * m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) need(*m);
+    for (int s = 0; s < N_TYPE_SLOTS; ++s) prep_stride_[s] = slot_packed[s] ? prep_need[s] : 0;
     for (int s = 0; s < N_TYPE_SLOTS; ++s)
         if (act_stride_[s]) act_[s].assign(nb * act_stride_[s] + 64, 0);
     for (int s = 0; s < N_TYPE_SLOTS; ++s)
