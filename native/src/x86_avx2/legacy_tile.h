@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "ggufpy/blocks.h"
+#include "tiler.h"
 #include "ggufpy/float_bits.h"
 
 namespace ggufpy {
@@ -261,28 +262,18 @@ void lt_tile(size_t n, const uint8_t * w, size_t w_stride, const uint8_t * a, si
     }
 }
 
-// Any nr x nc (each >= 1): tiles of RMAX x CMAX, edges with smaller instantiations.
-template <class T, class Dot, int RMAX, int CMAX>
-struct lt_tiler {
+// The tiler (tiler.h) over lt_tile: any nr x nc, tiles of RMAX x CMAX.
+template <class T, class Dot>
+struct lt_tile_of {
     template <int R, int C>
-    static void run_rc(size_t n, const uint8_t * w, size_t ws, const uint8_t * a, size_t as, float * out, size_t os, int nr, int nc) {
-        if constexpr (R > 1) {
-            if (nr < R) return run_rc<R - 1, C>(n, w, ws, a, as, out, os, nr, nc);
+    struct at {
+        static void run(size_t n, const uint8_t * w, size_t ws, const uint8_t * a, size_t as, float * out, size_t os) {
+            lt_tile<T, Dot, R, C>(n, w, ws, a, as, out, os);
         }
-        if constexpr (C > 1) {
-            if (nc < C) return run_rc<R, C - 1>(n, w, ws, a, as, out, os, nr, nc);
-        }
-        lt_tile<T, Dot, R, C>(n, w, ws, a, as, out, os);
-    }
-    static void run(size_t n, const void * vw, size_t ws, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
-        const uint8_t * w = (const uint8_t *)vw;
-        const uint8_t * a = (const uint8_t *)va;
-        for (int r0 = 0; r0 < nr; r0 += RMAX)
-            for (int c0 = 0; c0 < nc; c0 += CMAX)
-                run_rc<RMAX, CMAX>(n, w + (size_t)r0 * ws, ws, a + (size_t)c0 * as, as, out + (size_t)c0 * os + r0, os,
-                                   nr - r0 < RMAX ? nr - r0 : RMAX, nc - c0 < CMAX ? nc - c0 : CMAX);
-    }
+    };
 };
+template <class T, class Dot, int RMAX, int CMAX>
+using lt_tiler = tiler<lt_tile_of<T, Dot>::template at, RMAX, CMAX>;
 
 }  // namespace
 }  // namespace ggufpy
