@@ -203,21 +203,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .runtime.generate import GenerationStats, generate
-    from .runtime.model import Model
+def _sampler_from_args(args: argparse.Namespace):
+    """The sampler of `run`/`chat`'s shared options, after checking --threads and --ctx-size."""
     from .runtime.sampler import Sampler, SamplerConfig
-    from .runtime.tokenizer import Tokenizer
 
-    cfg = SamplerConfig(temp=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                        repeat_penalty=args.repeat_penalty, repeat_last_n=args.repeat_last_n, seed=args.seed)
     for name in ("threads", "ctx_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise GGUFError(f"--{name.replace('_', '-')} must be positive (got {getattr(args, name)})")
+    return Sampler(SamplerConfig(temp=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                                 repeat_penalty=args.repeat_penalty, repeat_last_n=args.repeat_last_n, seed=args.seed))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runtime.generate import GenerationStats, generate
+    from .runtime.model import Model
+    from .runtime.tokenizer import Tokenizer
+
+    sampler = _sampler_from_args(args)
     with Model.load(_model_path(args.model), threads=args.threads, n_ctx=args.ctx_size) as model:
         tokenizer = Tokenizer.from_gguf(model.reader)
         stats = GenerationStats()
-        for piece in generate(model, tokenizer, args.prompt, n_predict=args.n_predict, sampler=Sampler(cfg),
+        for piece in generate(model, tokenizer, args.prompt, n_predict=args.n_predict, sampler=sampler,
                               add_bos=False if args.no_bos else None, stats=stats):
             sys.stdout.write(piece)
             sys.stdout.flush()
@@ -230,14 +236,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from .runtime.chat import ChatSession, chat_template
     from .runtime.model import Model
-    from .runtime.sampler import Sampler, SamplerConfig
     from .runtime.tokenizer import Tokenizer
 
-    cfg = SamplerConfig(temp=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                        repeat_penalty=args.repeat_penalty, repeat_last_n=args.repeat_last_n, seed=args.seed)
-    for name in ("threads", "ctx_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise GGUFError(f"--{name.replace('_', '-')} must be positive (got {getattr(args, name)})")
+    sampler = _sampler_from_args(args)
     template = None
     if args.chat_template_file:
         with open(args.chat_template_file, encoding="utf-8") as f:
@@ -246,7 +247,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         tokenizer = Tokenizer.from_gguf(model.reader)
         if template is None:
             template = chat_template(model.reader)
-        session = ChatSession(model, tokenizer, template, system=args.system, sampler=Sampler(cfg),
+        session = ChatSession(model, tokenizer, template, system=args.system, sampler=sampler,
                               n_predict=args.n_predict)
         tty = sys.stdin.isatty()
         while True:
