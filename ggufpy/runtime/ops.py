@@ -1,30 +1,14 @@
-"""The runtime's only import site of the compiled extension ``ggufpy._native`` (quants/_native.py is the
-other): the native llama graph and the kernel tables (dot products, activation converters) it runs on.
-
-The extension is part of the install; if it does not import, the install is broken and we say so.
+"""The runtime's door to the compiled extension ``ggufpy._native``: the native llama graph and the kernel
+tables (dot products, activation converters) it runs on. The extension itself is imported, with its
+broken-install message, in one place only: quants/_native.py.
 """
 
 from __future__ import annotations
 
-try:
-    from .. import _native as _mod
-except ImportError as e:  # pragma: no cover - exercised only on a broken install
-    raise ImportError(
-        f"ggufpy's native extension failed to import ({e}). Reinstall with `pip install .` and check "
-        "the build log; ggufpy does not run without it."
-    ) from e
+# Re-exported for the runtime: ISA queries and kernels(isa) -> the table: vec_dot_type(type),
+# from_float(act_type, x), vec_dot(type, w_rows, act_row, n), mat_dot, packed_mat_dot.
+from ..quants._native import _mod, available_isas, compiled_isas, cpu_features, default_isa, kernels  # noqa: F401
 
 # The native forward pass: LlamaModel(hparams: dict, tensors: {name: (uint8 array, type id, ne0, ne1)},
 # n_ctx, n_batch, n_threads, isa=None); .eval(tokens int32, n_past, all_logits=True) -> float32 logits.
 LlamaModel = _mod.LlamaModel
-
-available_isas = _mod.available_isas
-compiled_isas = _mod.compiled_isas
-default_isa = _mod.default_isa
-cpu_features = _mod.cpu_features
-
-
-def kernels(isa: str | None = None):
-    """The kernel table for ``isa`` (default: the chosen one, honouring ``GGUFPY_ISA``). Runtime methods:
-    ``vec_dot_type(type)``, ``from_float(act_type, x)``, ``vec_dot(type, w_rows, act_row, n)``."""
-    return _mod.kernels(isa)
