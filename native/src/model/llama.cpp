@@ -39,6 +39,7 @@ namespace {
 
 constexpr int kRowChunk = 16;        // weight rows per matmul work item
 constexpr int kRowChunkSingle = 64;  // ... when there is a single activation row (decode; ggml's choice too)
+constexpr int kRowChunkSinglePacked = 128;  // ... of a packed matrix (the decode kernels read two row panels at once)
 constexpr int kTokenChunk = 32;      // tokens per matmul work item (activations stay in L1 across the rows)
 constexpr int kRowChunkPacked = 64;  // weight rows per work item of an op with a packed matrix (a multiple of row_group)
 constexpr int kTokenChunkPacked = 48;  // ... and tokens (a multiple of the packed tiles' 6)
@@ -148,8 +149,13 @@ void attend_f16(const kernel_table & kt, int hd, int n_keys, const float * q, co
 // Packed weights, 64-byte aligned. (Transparent huge pages measured no faster for decode and round every
 // matrix up to 2 MiB.)
 uint8_t * alloc_packed(size_t bytes) {
-    void * p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    constexpr size_t huge = 2u << 20;
+    const size_t align = bytes >= huge ? huge : 64;
+    void * p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
     if (!p) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+    if (align == huge) (void)madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);
+#endif
     return (uint8_t *)p;
 }
 
@@ -251,7 +257,7 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
         const repack_kernels & rk = kt_->repack[slot];
         // (matmul's row chunks must be whole row groups)
         if (opt_.repack && rk.row_group && kt_->act_prep[m.act] && kRowChunkPacked % rk.row_group == 0 &&
-            kRowChunkSingle % rk.row_group == 0) {
+            kRowChunkSinglePacked % rk.row_group == 0) {
             uint8_t * buf = alloc_packed(rk.packed_bytes((size_t)n_out, (size_t)n_in));
             packed_.emplace_back(buf);
             rk.repack(m.data, (size_t)n_out, (size_t)n_in, buf);
@@ -443,7 +449,7 @@ void LlamaModel::forward_thread(int ith) {
         for (const mm_job & j : jobs) packed = packed || j.w->packed;
         const int64_t tc = packed ? kTokenChunkPacked : kTokenChunk;
         const int64_t t_blocks = (rows + tc - 1) / tc;
-        const int64_t rc = rows == 1 ? kRowChunkSingle : (packed ? kRowChunkPacked : kRowChunk);
+        const int64_t rc = rows == 1 ? (packed ? kRowChunkSinglePacked : kRowChunkSingle) : (packed ? kRowChunkPacked : kRowChunk);
         int64_t total = 0, ends[4];
         int nj = 0;
         for (const mm_job & j : jobs) {
@@ -462,7 +468,8 @@ void LlamaModel::forward_thread(int ith) {
             const uint8_t * act = act_[w.act].data();
             const size_t astride = act_stride_[w.act];
             float tile[kRowChunkPacked * kTokenChunkPacked];  // [token][row] of this chunk, stride rc
-            static_assert(kRowChunkSingle <= kRowChunkPacked && kRowChunk * kTokenChunk <= kRowChunkPacked * kTokenChunkPacked, "tile");
+            static_assert(kRowChunkSingle <= kRowChunkPacked && kRowChunkSinglePacked <= kRowChunkPacked * kTokenChunkPacked &&
+                              kRowChunk * kTokenChunk <= kRowChunkPacked * kTokenChunkPacked, "tile");
             const int nr = (int)(r1 - r0), nc = (int)(t1 - t0);
             // Tiles pay off when weights are reused across tokens; a single token streams the weights
             // from memory, which one row after another (vec_dot) does best (measured 2x on SmolLM2 decode;
