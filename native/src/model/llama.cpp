@@ -258,11 +258,15 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
         // (matmul's row chunks must be whole row groups)
         if (opt_.repack && rk.row_group && kt_->act_prep[m.act] && kRowChunkPacked % rk.row_group == 0 &&
             kRowChunkSinglePacked % rk.row_group == 0) {
-            uint8_t * buf = alloc_packed(rk.packed_bytes((size_t)n_out, (size_t)n_in));
-            packed_.emplace_back(buf);
-            rk.repack(m.data, (size_t)n_out, (size_t)n_in, buf);
-            release_pages(m.data, t->nbytes);
-            m.packed = buf;
+            if (rk.packed_bytes) {
+                uint8_t * buf = alloc_packed(rk.packed_bytes((size_t)n_out, (size_t)n_in));
+                packed_.emplace_back(buf);
+                rk.repack(m.data, (size_t)n_out, (size_t)n_in, buf);
+                release_pages(m.data, t->nbytes);
+                m.packed = buf;
+            } else {
+                m.packed = m.data;  // in place
+            }
             m.packed_dot = rk.packed_dot;
         }
         return m;

@@ -8,6 +8,10 @@
 // in. Decode uses vec_dot: one chain already outruns memory (32 bytes of weights per FMA); 8-row tiles
 // for one activation row measured 2x slower (8 interleaved row streams).
 //
+// Prompts go through the in-place packed form (kernels.h repack_kernels with packed_bytes == nullptr: the
+// file's rows are the packed form): act_prep widens each activation row to float32 once per op, where the
+// tiles used to widen their 32 tokens again for every 16 weight rows (13% of SmolLM2-135M F16's prompt time).
+//
 // One chain per pair is what lets a tile hold 16 pairs in registers: the AVX2 kernel's four 8-lane chains
 // (which the flash-attention dots keep, kernel_table::dot_f16) allow only 6 pairs and measured 35% slower.
 #include <immintrin.h>
@@ -47,7 +51,7 @@ float vec_dot_f16_avx512(size_t n, const void * vw, const void * va) {
 }
 
 // out[c * os + r] for R weight rows (stride ws bytes) x C activation rows already widened to float32
-// (af, stride n16 floats, zeros past n: the masked tail chunk of vec_dot).
+// (af, stride n16 floats; the tail chunk masked as in vec_dot).
 template <int R, int C>
 void f16_tile(size_t n, const uint8_t * w, size_t ws, const float * af, size_t n16, float * out, size_t os) {
     __m512 acc[R][C];
@@ -59,7 +63,7 @@ void f16_tile(size_t n, const uint8_t * w, size_t ws, const float * af, size_t n
         __m512 wv[R];
         for (int r = 0; r < R; ++r) wv[r] = full ? load16(wr[r] + i) : load16_masked(wr[r] + i, m);
         for (int c = 0; c < C; ++c) {
-            const __m512 av = _mm512_loadu_ps(af + (size_t)c * n16 + i);
+            const __m512 av = full ? _mm512_loadu_ps(af + (size_t)c * n16 + i) : _mm512_maskz_loadu_ps(m, af + (size_t)c * n16 + i);
             for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], av, acc[r][c]);
         }
     };
@@ -81,6 +85,15 @@ struct f16_tiler {
             if (nc < C) return run_rc<R, C - 1>(n, w, ws, af, n16, out, os, nr, nc);
         }
         f16_tile<R, C>(n, w, ws, af, n16, out, os);
+    }
+    // nr weight rows x nc float32 activation rows (stride n16 floats).
+    static void run_f32(size_t n, const uint8_t * w, size_t ws, int nr, const float * af, size_t n16, int nc, float * out, size_t os) {
+        for (int c0 = 0; c0 < nc; c0 += CMAX) {
+            const int cc = nc - c0 < CMAX ? nc - c0 : CMAX;
+            for (int r0 = 0; r0 < nr; r0 += RMAX)
+                run_rc<RMAX, CMAX>(n, w + (size_t)r0 * ws, ws, af + (size_t)c0 * n16, n16, out + (size_t)c0 * os + r0, os,
+                                   nr - r0 < RMAX ? nr - r0 : RMAX, cc);
+        }
     }
     // Activations are widened once per CMAX rows, then every row tile reads them as float32.
     static void run(size_t n, const void * vw, size_t ws, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
@@ -106,6 +119,37 @@ struct f16_tiler {
     }
 };
 
+// ---- the in-place packed form: F16 rows as in the file, activations widened by act_prep ----------------
+size_t prep_bytes_f16(size_t n) { return n * sizeof(float); }
+
+void prep_f16(const void * src, void * dst, size_t n) {
+    const uint16_t * a = (const uint16_t *)src;
+    float * y = (float *)dst;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, load16(a + i));
+    if (i < n) _mm512_mask_storeu_ps(y + i, tail_mask(n - i), load16_masked(a + i, tail_mask(n - i)));
+}
+
+// vec_dot_f16_avx512 on a widened activation row (exact widening: the same floats, bit for bit).
+float dot_f16_f32(size_t n, const uint16_t * w, const float * a) {
+    __m512 acc = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(load16(w + i), _mm512_loadu_ps(a + i), acc);
+    if (i < n) acc = _mm512_fmadd_ps(load16_masked(w + i, tail_mask(n - i)), _mm512_maskz_loadu_ps(tail_mask(n - i), a + i), acc);
+    return f16_hsum(acc);
+}
+
+void packed_dot_f16(size_t n, const void * vw, size_t row0, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
+    const size_t ws = n * sizeof(uint16_t);
+    const uint8_t * w = (const uint8_t *)vw + row0 * ws;
+    const float * af = (const float *)va;
+    if (nc == 1) {  // decode: one chain per row streams the weights (see the header)
+        for (int r = 0; r < nr; ++r) out[r] = dot_f16_f32(n, (const uint16_t *)(w + (size_t)r * ws), af);
+        return;
+    }
+    f16_tiler<4, 4>::run_f32(n, w, ws, nr, af, as / sizeof(float), nc, out, os);
+}
+
 }  // namespace
 
 void fill_avx512_f16(kernel_table & t) {
@@ -113,6 +157,11 @@ void fill_avx512_f16(kernel_table & t) {
     // 4 x 4: 16 accumulators; 4 x 6 and 6 x 4 measured the same (Zen 4, ~1 zmm FMA per cycle), and 4 x 4
     // divides the model's 16-row x 32-token work items
     t.mat_dot[type_slot(T_F16)] = f16_tiler<4, 4>::run;
+    repack_kernels & rk = t.repack[type_slot(T_F16)];
+    rk.row_group = 1;
+    rk.packed_dot = packed_dot_f16;  // in place: no packed_bytes / repack
+    t.act_prep[type_slot(T_F16)] = prep_f16;
+    t.act_prep_bytes[type_slot(T_F16)] = prep_bytes_f16;
 }
 
 }  // namespace ggufpy
