@@ -174,6 +174,8 @@ def test_packed_mat_dot_vs_float64(isa, wtype, rng):
     extra = [(70, 1, 576), (64, 1, 64 * 5), (200, 1, 128), (33, 13, 128), (97, 50, 192)]
     if wtype in KQUANT:  # 256-element super-blocks
         extra = [(70, 1, 512), (33, 13, 768), (97, 50, 256)]
+    elif wtype in FLOATS:  # SIMD tails
+        extra += [(9, 1, 45), (5, 7, 45)]
     for nr, nc, n in _tile_shapes(wtype) + extra:
         raw, wdeq = _weights(rng, wtype, nr, n)
         x = rng.standard_normal((nc, n)).astype(np.float32)

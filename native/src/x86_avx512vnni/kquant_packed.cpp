@@ -1,4 +1,4 @@
-// Q4_K and Q6_K packed at load (kernels.h repack_kernels) for the avx512vnni table: 8 rows interleaved so that one
+// Q4_K, Q6_K and TQ2_0 packed at load (kernels.h repack_kernels) for the avx512vnni table: 8 rows interleaved so that one
 // ymm holds 4 consecutive weights of each of 8 rows, and vpdpbusd against 4 broadcast activation bytes
 // gives each row's partial sum in its own int32 lane. Per 32 multiply-adds that is one vpdpbusd (the
 // unpacked kernels of x86_avx2/kquant_tile.h need vpmaddubsw + vpdpwssd), and the sub-block scales and mins
@@ -17,6 +17,7 @@
 // each), 1680 for Q6_K (as the file). The decode kernel reads them as a stream, as vec_dot reads the rows.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -247,6 +248,98 @@ template <int C>
         acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[c]->d)), _mm256_cvtepi32_ps(S[c]), acc[c]);
 }
 
+// ---- TQ2_0 ---------------------------------------------------------------------------------------------
+// One block (256 ternary weights) of 8 rows (528 bytes, as 8 block_tq2_0). Row r's block maps to:
+//   d[r]                   f16
+//   qs[c][r][b]            byte qs[4c + b] of the row (c = 0..15); its bits 2l..2l+1 hold t of element
+//                          128 (c / 8) + 32 l + 4 (c % 8) + b, w = t - 1 (ggml's order, blocks.h)
+// S = Σ t a - Σ a, exact in int32 (|S| <= 2 * 127 * 256); acc = fma(d_w d_a, float(S), acc), as vec_dot_tq2_0
+// below evaluates it on the file's row.
+struct block_tq2_0x8 {
+    uint16_t d[KP_ROWS];
+    uint8_t qs[16][KP_ROWS][4];
+};
+static_assert(sizeof(block_tq2_0x8) == 8 * sizeof(block_tq2_0), "tq2_0x8");
+
+size_t packed_bytes_tq2_0(size_t n_rows, size_t n) {
+    const size_t groups = (n_rows + KP_ROWS - 1) / KP_ROWS;
+    return (groups * (n / QK_K) * sizeof(block_tq2_0x8) + 63) / 64 * 64;
+}
+
+void repack_tq2_0(const void * src, size_t n_rows, size_t n, void * dst) {
+    const size_t nb = n / QK_K;
+    const auto * x = (const block_tq2_0 *)src;
+    auto * y = (block_tq2_0x8 *)dst;
+    std::memset(dst, 0, packed_bytes_tq2_0(n_rows, n));  // padding rows: d = 0
+    for (size_t row = 0; row < n_rows; ++row) {
+        const size_t r = row % KP_ROWS;
+        for (size_t i = 0; i < nb; ++i) {
+            const block_tq2_0 & b = x[row * nb + i];
+            block_tq2_0x8 & o = y[row / KP_ROWS * nb + i];
+            o.d[r] = b.d;
+            for (int c = 0; c < 16; ++c) std::memcpy(o.qs[c][r], b.qs + 4 * c, 4);
+        }
+    }
+}
+
+// Σ a over a prepared block: bneg32[j] = -32 bsums[j] (exact).
+inline int32_t q8_K_prep_sum(const block_q8_K_prep & y) {
+    int32_t s = 0;
+    for (int j = 0; j < 16; ++j) s += y.bneg32[j];
+    return -s / 32;
+}
+
+// Four chains per activation row, one per bit plane l.
+template <int C>
+[[gnu::always_inline]] inline void tq2_0x8_step(const block_tq2_0x8 & b, const block_q8_K_prep * const * y, __m256 * acc) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256i s[C][4];
+    for (int c = 0; c < C; ++c) {
+        s[c][0] = _mm256_set1_epi32(-q8_K_prep_sum(*y[c]));
+        s[c][1] = s[c][2] = s[c][3] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 16
+    for (int ch = 0; ch < 16; ++ch) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)b.qs[ch]);
+        const __m256i w[4] = {_mm256_and_si256(q, m3), _mm256_and_si256(_mm256_srli_epi16(q, 2), m3),
+                              _mm256_and_si256(_mm256_srli_epi16(q, 4), m3), _mm256_and_si256(_mm256_srli_epi16(q, 6), m3)};
+        const int e0 = 128 * (ch / 8) + 4 * (ch % 8);
+        for (int c = 0; c < C; ++c)
+            for (int l = 0; l < 4; ++l) s[c][l] = _mm256_dpbusd_epi32(s[c][l], w[l], bcast4(y[c]->qs + e0 + 32 * l));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b.d));
+    for (int c = 0; c < C; ++c) {
+        const __m256i S = _mm256_add_epi32(_mm256_add_epi32(s[c][0], s[c][1]), _mm256_add_epi32(s[c][2], s[c][3]));
+        acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[c]->d)), _mm256_cvtepi32_ps(S), acc[c]);
+    }
+}
+
+// vec_dot on the file's row and a Q8_K row: the packed kernel's per-pair arithmetic (one fma per block).
+float vec_dot_tq2_0(size_t n, const void * vw, const void * va) {
+    const auto * x = (const block_tq2_0 *)vw;
+    const auto * y = (const block_q8_K *)va;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    float acc = 0.0f;
+    for (size_t i = 0; i < n / QK_K; ++i) {
+        __m256i s = _mm256_setzero_si256();
+        for (int j = 0; j < 2; ++j) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            for (int l = 0; l < 4; ++l) {
+                const __m256i t = _mm256_and_si256(_mm256_srli_epi16(q, 2 * l), m3);
+                s = _mm256_dpbusd_epi32(s, t, _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * j + 32 * l)));
+            }
+        }
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 1));
+        int32_t sa = 0;
+        for (int j = 0; j < 16; ++j) sa += y[i].bsums[j];
+        const int32_t S = _mm_cvtsi128_si32(h) - sa;
+        acc = std::fma(_cvtsh_ss(x[i].d) * y[i].d, (float)S, acc);
+    }
+    return acc;
+}
+
 // 8 packed rows x C prepared activation rows, all super-blocks; out[c * out_stride + r] for r < nr. (Decode
 // reads one row group at a time: two groups side by side, as the legacy panels do, measured 1.8x slower here.)
 template <class B, int C>
@@ -258,8 +351,10 @@ void tile(size_t nb, const B * w, const uint8_t * a, size_t a_stride, float * ou
         for (int c = 0; c < C; ++c) y[c] = (const block_q8_K_prep *)(a + (size_t)c * a_stride) + i;
         if constexpr (std::is_same_v<B, block_q4_Kx8>)
             q4_Kx8_step<C>(w[i], y, acc);
-        else
+        else if constexpr (std::is_same_v<B, block_q6_Kx8>)
             q6_Kx8_step<C>(w[i], y, acc);
+        else
+            tq2_0x8_step<C>(w[i], y, acc);
     }
     store_rows<C>(acc, out, out_stride, nr);
 }
@@ -301,6 +396,12 @@ void fill_avx512vnni_kquant_packed(kernel_table & t) {
     r6.packed_bytes = packed_bytes_q6_K;
     r6.repack = repack_q6_K;
     r6.packed_dot = packed_dot<block_q6_Kx8>;
+    repack_kernels & rt = t.repack[type_slot(T_TQ2_0)];
+    rt.row_group = KP_ROWS;
+    rt.packed_bytes = packed_bytes_tq2_0;
+    rt.repack = repack_tq2_0;
+    rt.packed_dot = packed_dot<block_tq2_0x8>;
+    t.vec_dot[type_slot(T_TQ2_0)] = vec_dot_tq2_0;  // the packed kernel's arithmetic (bitwise equal)
     t.act_prep[type_slot(T_Q8_K)] = act_prep_q8_K;
     t.act_prep_bytes[type_slot(T_Q8_K)] = act_prep_bytes_q8_K;
 }

@@ -52,7 +52,7 @@ void fill_avx512vnni(kernel_table & t) {
     t.mat_dot[type_slot(T_Q4_K)] = kq_tiler<kq_q4_K, kq_vnni, 4, 4>::run;
     t.mat_dot[type_slot(T_Q5_K)] = kq_tiler<kq_q5_K, kq_vnni, 4, 4>::run;
     t.mat_dot[type_slot(T_Q6_K)] = kq_tiler<kq_q6_K, kq_vnni, 4, 4>::run;
-    fill_avx512vnni_kquant_packed(t);  // Q4_K, Q6_K packed at load (kquant_packed.cpp)
+    fill_avx512vnni_kquant_packed(t);  // Q4_K, Q6_K, TQ2_0 packed at load (kquant_packed.cpp)
 }
 
 }  // namespace ggufpy
