@@ -1,4 +1,4 @@
-// Packed Q4_0, Q8_0 and NF4 weights for AVX512-VNNI: repacked once at load into groups of 16 rows, so one zmm
+// Packed Q4_0, Q5_0, Q8_0 and NF4 weights for AVX512-VNNI: repacked once at load into groups of 16 rows, so one zmm
 // lane holds one weight row and a matmul is vpdpbusd with the activations broadcast from memory
 // ({1to16}) — no nibble shuffles across lanes, no sign tricks, no horizontal sums per block.
 //
@@ -104,7 +104,7 @@ struct pk_q4_0 : pk_offset<3>, pk_f16_scale<block_q4_0> {
     using wblock = block_q4_0;
     static constexpr int decode_panels = 1;
     static constexpr int halves = 1, chunks = 4, chunk_bytes = 64, n_vec = 2;  // low, high nibbles
-    static inline void chunk(const uint8_t * p, int m, __m512i * w, int * j) {
+    static inline void chunk(const uint8_t * p, const uint8_t *, int m, __m512i * w, int * j) {
         const __m512i c = _mm512_loadu_si512(p);
         const __m512i m4 = _mm512_set1_epi8(0x0F);
         w[0] = _mm512_and_si512(c, m4);
@@ -126,7 +126,7 @@ struct pk_q8_0 : pk_offset<7>, pk_f16_scale<block_q8_0> {
     using wblock = block_q8_0;
     static constexpr int decode_panels = 2;
     static constexpr int halves = 1, chunks = 4, chunk_bytes = 128, n_vec = 2;  // dwords 2m, 2m + 1
-    static inline void chunk(const uint8_t * p, int m, __m512i * w, int * j) {
+    static inline void chunk(const uint8_t * p, const uint8_t *, int m, __m512i * w, int * j) {
         w[0] = _mm512_loadu_si512(p);
         w[1] = _mm512_loadu_si512(p + 64);
         j[0] = 2 * m;
@@ -143,6 +143,50 @@ struct pk_q8_0 : pk_offset<7>, pk_f16_scale<block_q8_0> {
     static inline int half_isum(const wblock & w, int, const q8p_block & a) {  // Σ w a
         const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w.qs), _mm256_set1_epi8((char)0x80));
         return hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)a.qs))) - (a.sum << 7);
+    }
+};
+
+// Q5_0: Q4_0's nibble chunks plus, after the 16 f16 scales of the group's d region, the high bits as
+// 64-bit byte masks (one masked add each): for chunk m, 8 bytes for the low-nibble vector (bit 4r + b = qh bit 4m + b of
+// row r) then 8 for the high-nibble one (qh bit 16 + 4m + b); q = nibble | 16 * bit, w = q - 16.
+struct pk_q5_0 : pk_offset<4>, pk_f16_scale<block_q5_0> {
+    using wblock = block_q5_0;
+    static constexpr int decode_panels = 1;
+    static constexpr int halves = 1, chunks = 4, chunk_bytes = 64, n_vec = 2, d_bytes = 32 + 64;
+    static inline void chunk(const uint8_t * p, const uint8_t * d, int m, __m512i * w, int * j) {
+        const __m512i c = _mm512_loadu_si512(p);
+        const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+        __mmask64 k0, k1;
+        std::memcpy(&k0, d + 32 + 16 * m, 8);
+        std::memcpy(&k1, d + 32 + 16 * m + 8, 8);
+        const __m512i lo = _mm512_and_si512(c, m4), hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), m4);
+        w[0] = _mm512_mask_add_epi8(lo, k0, lo, b4);  // nibble + 16 where the high bit is set
+        w[1] = _mm512_mask_add_epi8(hi, k1, hi, b4);
+        j[0] = m;
+        j[1] = m + 4;
+    }
+    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
+        for (int m = 0; m < 4; ++m) std::memcpy(p + m * stride + 4 * r, b.qs + 4 * m, 4);
+    }
+    static void pack_scale(const wblock & b, int r, uint8_t * d) {
+        pk_f16_scale<block_q5_0>::pack_scale(b, r, d);
+        uint32_t qh;
+        std::memcpy(&qh, b.qh, 4);
+        for (int m = 0; m < 4; ++m)
+            for (int v = 0; v < 2; ++v) {
+                uint64_t k;
+                std::memcpy(&k, d + 32 + 16 * m + 8 * v, 8);
+                k |= (uint64_t)((qh >> (16 * v + 4 * m)) & 0xF) << (4 * r);
+                std::memcpy(d + 32 + 16 * m + 8 * v, &k, 8);
+            }
+    }
+    static inline int half_isum(const wblock & w, int, const q8p_block & a) {  // Σ (q - 16) a
+        const __m128i t = _mm_loadu_si128((const __m128i *)w.qs);
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+        uint32_t qh;
+        std::memcpy(&qh, w.qh, 4);
+        q = _mm256_mask_add_epi8(q, (__mmask32)qh, q, _mm256_set1_epi8(0x10));
+        return hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)a.qs))) - (a.sum << 4);
     }
 };
 
@@ -174,7 +218,7 @@ struct pk_nf4 {
     using wblock = block_nf4;
     static constexpr int decode_panels = 1;
     static constexpr int halves = 2, chunks = 4, chunk_bytes = 64, n_vec = 4, d_bytes = 64, min_acc = 2;
-    static inline void chunk(const uint8_t * p, int m, __m512i * w, int * j) {
+    static inline void chunk(const uint8_t * p, const uint8_t *, int m, __m512i * w, int * j) {
         const __m512i lo_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k_nf4.lo));
         const __m512i hi_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k_nf4.hi));
         const __m512i c = _mm512_loadu_si512(p);
@@ -288,7 +332,8 @@ void tile(size_t nb, const uint8_t * w, size_t g0, const q8p_block * const * a, 
                 __m512i wv[G][T::n_vec];
                 int j[T::n_vec];
                 for (int g = 0; g < G; ++g)
-                    T::chunk(wq[g] + b * L::block_bytes + (h * T::chunks + m) * L::chunk_stride, m, wv[g], j);
+                    T::chunk(wq[g] + b * L::block_bytes + (h * T::chunks + m) * L::chunk_stride, wd[g] + b * L::block_bytes, m,
+                             wv[g], j);
                 for (int c = 0; c < C; ++c)
                     for (int v = 0; v < T::n_vec; ++v) {
                         int32_t u;
@@ -401,12 +446,15 @@ void fill_avx512vnni_packed(kernel_table & t) {
     t.repack[type_slot(T_Q4_0)] = kernels_of<pk_q4_0, 2, 6>();
     t.repack[type_slot(T_Q8_0)] = kernels_of<pk_q8_0, 2, 6>();
     t.repack[type_slot(T_NF4)] = kernels_of<pk_nf4, 1, 6>();
+    t.repack[type_slot(T_Q5_0)] = kernels_of<pk_q5_0, 2, 6>();
     t.vec_dot[type_slot(T_Q4_0)] = vec_dot<pk_q4_0>;
     t.vec_dot[type_slot(T_Q8_0)] = vec_dot<pk_q8_0>;
     t.vec_dot[type_slot(T_NF4)] = vec_dot<pk_nf4>;
+    t.vec_dot[type_slot(T_Q5_0)] = vec_dot<pk_q5_0>;
     t.mat_dot[type_slot(T_Q4_0)] = nullptr;  // the packed form replaces the row tiles
     t.mat_dot[type_slot(T_Q8_0)] = nullptr;
     t.mat_dot[type_slot(T_NF4)] = nullptr;
+    t.mat_dot[type_slot(T_Q5_0)] = nullptr;
     t.act_prep[type_slot(T_Q8_0)] = prep_q8_0;
     t.act_prep_bytes[type_slot(T_Q8_0)] = prep_bytes_q8_0;
 }
