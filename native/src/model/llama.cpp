@@ -146,19 +146,6 @@ void attend_f16(const kernel_table & kt, int hd, int n_keys, const float * q, co
     for (int i = 0; i < hd; ++i) out[i] = fp16_to_fp32(acc[i]) * inv;
 }
 
-// Packed weights, 64-byte aligned. (Transparent huge pages measured no faster for decode and round every
-// matrix up to 2 MiB.)
-uint8_t * alloc_packed(size_t bytes) {
-    constexpr size_t huge = 2u << 20;
-    const size_t align = bytes >= huge ? huge : 64;
-    void * p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
-    if (!p) throw std::bad_alloc();
-#if defined(MADV_HUGEPAGE)
-    if (align == huge) (void)madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);
-#endif
-    return (uint8_t *)p;
-}
-
 std::string tensor_error(const std::string & name, const std::string & what) { return "tensor '" + name + "': " + what; }
 
 // The file's copy of a packed tensor is not read again (but for token_embd's looked-up rows, which fault
@@ -214,6 +201,12 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
         auto it = tensors.find(name);
         return it == tensors.end() ? nullptr : &it->second;
     };
+    // an upper bound of the packed forms (type overheads <= 1/8, rows padded to <= 64 per matrix); only
+    // what is written is backed by memory
+    size_t packed_bound = 0;
+    for (const auto & kv : tensors)
+        packed_bound += kv.second.nbytes + kv.second.nbytes / 8 + 64 * (kv.second.nbytes / std::max<int64_t>(kv.second.ne1, 1)) + 4096;
+    packed_.reserve(packed_bound);
     auto check_dims = [&](const std::string & name, const tensor_ref & t, int64_t ne0, int64_t ne1) {
         if (t.ne0 != ne0 || t.ne1 != ne1)
             throw std::invalid_argument(tensor_error(name, "dims (" + std::to_string(t.ne0) + ", " + std::to_string(t.ne1) +
@@ -259,8 +252,7 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
         if (opt_.repack && rk.row_group && kt_->act_prep[m.act] && kRowChunkPacked % rk.row_group == 0 &&
             kRowChunkSinglePacked % rk.row_group == 0) {
             if (rk.packed_bytes) {
-                uint8_t * buf = alloc_packed(rk.packed_bytes((size_t)n_out, (size_t)n_in));
-                packed_.emplace_back(buf);
+                uint8_t * buf = packed_.take(rk.packed_bytes((size_t)n_out, (size_t)n_in));
                 rk.repack(m.data, (size_t)n_out, (size_t)n_in, buf);
                 release_pages(m.data, t->nbytes);
                 m.packed = buf;
@@ -350,6 +342,37 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
 LlamaModel::~LlamaModel() = default;
 
 void LlamaModel::free_deleter::operator()(void * p) const { std::free(p); }
+
+void LlamaModel::packed_arena::reserve(size_t bytes) {
+    constexpr size_t huge = 2u << 20;
+    const size_t want = (bytes + huge - 1) / huge * huge;
+    void * p = mmap(nullptr, want + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return;  // take() falls back to malloc
+    map = p;
+    map_bytes = want + huge;
+    base = (uint8_t *)(((uintptr_t)p + huge - 1) / huge * huge);
+    cap = want;
+#if defined(MADV_HUGEPAGE)
+    (void)madvise(base, cap, MADV_HUGEPAGE);
+#endif
+}
+
+uint8_t * LlamaModel::packed_arena::take(size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
+    if (base && cap - used >= bytes) {
+        uint8_t * p = base + used;
+        used += bytes;
+        return p;
+    }
+    void * p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    extra.emplace_back((uint8_t *)p);
+    return (uint8_t *)p;
+}
+
+LlamaModel::packed_arena::~packed_arena() {
+    if (map) munmap(map, map_bytes);
+}
 
 int LlamaModel::n_threads() const { return pool_->size(); }
 

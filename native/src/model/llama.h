@@ -123,7 +123,20 @@ private:
     struct free_deleter {
         void operator()(void * p) const;
     };
-    std::vector<std::unique_ptr<uint8_t, free_deleter>> packed_;  // packed weights (replace the file's rows)
+    // Packed weights (they replace the file's rows): bump-allocated, 64-byte aligned, from one reserved anonymous
+    // mapping backed by transparent huge pages (a GEMV streams them ~10% faster than from 4 KiB pages; one
+    // 2 MiB-rounded buffer per matrix instead cost the 1.1B Q4_0 model 200 MB); malloc once it is used up.
+    struct packed_arena {
+        void * map = nullptr;
+        size_t map_bytes = 0;
+        uint8_t * base = nullptr;
+        size_t cap = 0, used = 0;
+        std::vector<std::unique_ptr<uint8_t, free_deleter>> extra;
+        void reserve(size_t bytes);
+        uint8_t * take(size_t bytes);
+        ~packed_arena();
+    };
+    packed_arena packed_;
     std::vector<float> scratch_;               // per thread: n_ctx scores + head_dim accumulator
     std::vector<uint16_t> scratch16_;          // per thread: F16 query + F16 accumulator (2 * head_dim)
     size_t scratch_stride_ = 0;
