@@ -112,11 +112,12 @@ void fill_generic_vec_dot(kernel_table & t);  // generic/vec_dot.cpp: every vec_
 #if defined(GGUFPY_HAVE_X86)
 void fill_avx2(kernel_table & t);
 void fill_avx2_vec_dot(kernel_table & t);      // x86_avx2/vec_dot.cpp
+void fill_avx2_kquant_packed(kernel_table & t);  // x86_avx2/kquant_packed.cpp (packed Q4_K, Q6_K, TQ2_0)
 void fill_avx512(kernel_table & t);
 void fill_avx512_vec_dot(kernel_table & t);    // x86_avx512/vec_dot.cpp (activation converters)
 void fill_avx512vnni(kernel_table & t);        // x86_avx512vnni/vec_dot.cpp (vpdpbusd)
 void fill_avx512vnni_packed(kernel_table & t);  // x86_avx512vnni/legacy_packed.cpp (packed Q4_0, Q8_0)
-void fill_avx512vnni_kquant_packed(kernel_table & t);  // x86_avx512vnni/kquant_packed.cpp (packed Q4_K, Q6_K)
+void fill_avx512vnni_kquant_packed(kernel_table & t);  // x86_avx512vnni/kquant_packed.cpp (packed Q4_K, Q6_K, TQ2_0)
 void fill_avx512_f16(kernel_table & t);        // x86_avx512/f16_tile.cpp (F16 dot + tiles)
 #endif
 #if defined(GGUFPY_HAVE_NEON)

@@ -282,33 +282,6 @@ float vec_dot_tq1_0_avx2(size_t n, const void * vw, const void * va) {
     return hsum_float_8(acc);
 }
 
-// ggml_vec_dot_tq2_0_q8_K (AVX2): planes of 2-bit t times q8 (maddubs, int16 sums: 8 terms of <= 508),
-// minus the bsums for the -1.
-float vec_dot_tq2_0_avx2(size_t n, const void * vw, const void * va) {
-    const auto * x = (const block_tq2_0 *)vw;
-    const auto * y = (const block_q8_K *)va;
-    const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    for (size_t i = 0; i < n / QK_K; ++i) {
-        __m256i sumi0 = _mm256_setzero_si256(), sumi1 = _mm256_setzero_si256();
-        for (int j = 0; j < 64; j += 32) {
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)(x[i].qs + j));
-            const int8_t * q8 = y[i].qs + 4 * j;  // plane l of these 32 bytes: elements 4j + 32l + m
-            const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(qx, m3), q8_load(q8));
-            const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qx, 2), m3), q8_load(q8 + 32));
-            const __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qx, 4), m3), q8_load(q8 + 64));
-            const __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qx, 6), m3), q8_load(q8 + 96));
-            sumi0 = _mm256_add_epi16(sumi0, _mm256_add_epi16(p0, p1));
-            sumi1 = _mm256_add_epi16(sumi1, _mm256_add_epi16(p2, p3));
-        }
-        const __m256i ysum = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        const __m256i s16 = _mm256_sub_epi16(_mm256_add_epi16(sumi0, sumi1), ysum);
-        const __m256i sumi = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum_float_8(acc);
-}
-
 // Σ (t - 1) * a over one block of 32, t in 0..2 per byte: sign(a, t - 1) is the product itself (|a| <= 127).
 inline __m256i ternary_block_dot(__m256i t, __m256i a) {
     const __m256i prod = _mm256_sign_epi8(a, _mm256_sub_epi8(t, _mm256_set1_epi8(1)));
@@ -532,7 +505,6 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.vec_dot[type_slot(T_Q2_K)] = vec_dot_q2_K_avx2;
     t.vec_dot[type_slot(T_Q3_K)] = vec_dot_q3_K_avx2;
     t.vec_dot[type_slot(T_TQ1_0)] = vec_dot_tq1_0_avx2;
-    t.vec_dot[type_slot(T_TQ2_0)] = vec_dot_tq2_0_avx2;
     t.vec_dot[type_slot(T_IQ4_XS)] = vec_dot_iq4_xs_avx2;
     t.vec_dot[type_slot(T_Q4_K)] = kq_vec_dot<kq_q4_K, kq_maddubs>;
     t.vec_dot[type_slot(T_Q5_K)] = kq_vec_dot<kq_q5_K, kq_maddubs>;
@@ -550,6 +522,7 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.mad_f16_f16 = mad_f16_f16_avx2;
     t.scale_f16 = scale_f16_avx2;
     t.silu_mul = silu_mul_avx2;
+    fill_avx2_kquant_packed(t);  // packed Q4_K, Q6_K, TQ2_0 (and TQ2_0's vec_dot, kquant_packed.h)
 }
 
 }  // namespace ggufpy
