@@ -92,10 +92,13 @@ def read_bandwidth(threads: int, n_bytes: int = 1 << 30, repeats: int = 5) -> fl
 
 
 def bytes_per_token(path: Path) -> int:
+    """Weight bytes one generated token reads: every matrix, one row of token_embd (the lookup), or all of
+    it when there is no output.weight (tied embeddings: token_embd is also the output matrix)."""
     with GGUFReader(path) as r:
+        tied = all(t.name != "output.weight" for t in r.tensors)
         total = 0
         for t in r.tensors:
-            total += t.n_bytes // t.ne[1] if t.name == "token_embd.weight" else t.n_bytes
+            total += t.n_bytes // t.ne[1] if t.name == "token_embd.weight" and not tied else t.n_bytes
     return total
 
 
