@@ -148,12 +148,18 @@ def _isa_types(has) -> list[tuple[str, GGMLType]]:
                          ids=lambda v: getattr(v, "name", str(v)))
 def test_mat_dot_tiles_vs_float64(isa, wtype, rng):
     k = ops.kernels(isa)
+    _check_matmul(k, k.mat_dot, wtype, _tile_shapes(wtype), rng)
+
+
+def _check_matmul(k, matmul, wtype: GGMLType, shapes, rng) -> None:
+    """matmul(type, weights, activations, n) -> (activation rows, weight rows) for every (nr, nc, n) of
+    shapes: within the float64 dot's bound, and bitwise vec_dot per activation row."""
     vdt = k.vec_dot_type(int(wtype))
-    for nr, nc, n in _tile_shapes(wtype):
+    for nr, nc, n in shapes:
         raw, wdeq = _weights(rng, wtype, nr, n)
         x = rng.standard_normal((nc, n)).astype(np.float32)
         act = k.from_float(vdt, x.reshape(-1))
-        got = k.mat_dot(int(wtype), raw, act, n)
+        got = matmul(int(wtype), raw, act, n)
         assert got.shape == (nc, nr)
         for c, a in enumerate(act.reshape(nc, -1)):
             a = np.ascontiguousarray(a)
@@ -169,24 +175,13 @@ def test_packed_mat_dot_vs_float64(isa, wtype, rng):
     """The load-time packed form (kernels.h repack_kernels): within DOT_REL of float64 and bitwise vec_dot,
     for one activation row (the decode kernel) and for tiles, with padded row groups."""
     k = ops.kernels(isa)
-    vdt = k.vec_dot_type(int(wtype))
     # n: whole 64-element blocks too; 200 rows: the decode kernel's two-panel steps with ragged edges
     extra = [(70, 1, 576), (64, 1, 64 * 5), (200, 1, 128), (33, 13, 128), (97, 50, 192)]
     if wtype in KQUANT:  # 256-element super-blocks
         extra = [(70, 1, 512), (33, 13, 768), (97, 50, 256)]
     elif wtype in FLOATS:  # SIMD tails
         extra += [(9, 1, 45), (5, 7, 45)]
-    for nr, nc, n in _tile_shapes(wtype) + extra:
-        raw, wdeq = _weights(rng, wtype, nr, n)
-        x = rng.standard_normal((nc, n)).astype(np.float32)
-        act = k.from_float(vdt, x.reshape(-1))
-        got = k.packed_mat_dot(int(wtype), raw, act, n)
-        assert got.shape == (nc, nr)
-        for c, a in enumerate(act.reshape(nc, -1)):
-            a = np.ascontiguousarray(a)
-            exact, tol = _exact_dot(wtype, raw, wdeq, a, vdt, n)
-            assert np.all(np.abs(got[c] - exact) <= tol), (nr, nc, n, c)
-            np.testing.assert_array_equal(got[c], k.vec_dot(int(wtype), raw, a, n))
+    _check_matmul(k, k.packed_mat_dot, wtype, _tile_shapes(wtype) + extra, rng)
 
 
 def test_nf4_code_i16_bound():

@@ -63,28 +63,13 @@ struct block_q8_K_prep {
 };
 static_assert(sizeof(block_q8_K_prep) == 340, "q8_K_prep");
 
-size_t packed_bytes_q4_K(size_t n_rows, size_t n) {
-    const size_t groups = (n_rows + KP_ROWS - 1) / KP_ROWS;
-    return (groups * (n / QK_K) * sizeof(block_q4_Kx8) + 63) / 64 * 64;
-}
-
-void repack_q4_K(const void * src, size_t n_rows, size_t n, void * dst) {
-    const size_t nb = n / QK_K;
-    const auto * x = (const block_q4_K *)src;
-    auto * y = (block_q4_Kx8 *)dst;
-    std::memset(dst, 0, packed_bytes_q4_K(n_rows, n));  // padding rows: d = dmin = 0, all codes 0
-    for (size_t row = 0; row < n_rows; ++row) {
-        const size_t r = row % KP_ROWS;
-        for (size_t i = 0; i < nb; ++i) {
-            const block_q4_K & b = x[row * nb + i];
-            block_q4_Kx8 & o = y[row / KP_ROWS * nb + i];
-            o.d[r] = b.d;
-            o.dmin[r] = b.dmin;
-            for (int j = 0; j < 8; ++j) get_scale_min_k4(j, b.scales, &o.sc[j][r], &o.m[j / 2][r][j % 2]);
-            for (int k = 0; k < 4; ++k)
-                for (int c = 0; c < 8; ++c) std::memcpy(o.qs[k][c][r], b.qs + 32 * k + 4 * c, 4);
-        }
-    }
+// Row r of a packed group from one of its super-blocks (the layouts above; padding rows stay zero: d = 0).
+void pack_block(const block_q4_K & b, int r, block_q4_Kx8 & o) {
+    o.d[r] = b.d;
+    o.dmin[r] = b.dmin;
+    for (int j = 0; j < 8; ++j) get_scale_min_k4(j, b.scales, &o.sc[j][r], &o.m[j / 2][r][j % 2]);
+    for (int k = 0; k < 4; ++k)
+        for (int c = 0; c < 8; ++c) std::memcpy(o.qs[k][c][r], b.qs + 32 * k + 4 * c, 4);
 }
 
 size_t act_prep_bytes_q8_K(size_t n) { return n / QK_K * sizeof(block_q8_K_prep); }
@@ -147,7 +132,7 @@ inline void store_rows(const __m256 * acc, float * out, size_t out_stride, int n
 
 // acc[c] += super-block b (8 rows) . prepared activation block y[c], for C activation rows.
 template <int C>
-[[gnu::always_inline]] inline void q4_Kx8_step(const block_q4_Kx8 & b, const block_q8_K_prep * const * y, __m256 * acc) {
+[[gnu::always_inline]] inline void step(const block_q4_Kx8 & b, const block_q8_K_prep * const * y, __m256 * acc) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256i S[C];
     q4_Kx8_sums<C>(b, y, S);
@@ -188,30 +173,14 @@ struct block_q6_Kx8 {
 };
 static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "q6_Kx8");
 
-size_t packed_bytes_q6_K(size_t n_rows, size_t n) {
-    const size_t groups = (n_rows + KP_ROWS - 1) / KP_ROWS;
-    return (groups * (n / QK_K) * sizeof(block_q6_Kx8) + 63) / 64 * 64;
-}
-
-void repack_q6_K(const void * src, size_t n_rows, size_t n, void * dst) {
-    const size_t nb = n / QK_K;
-    const auto * x = (const block_q6_K *)src;
-    auto * y = (block_q6_Kx8 *)dst;
-    std::memset(dst, 0, packed_bytes_q6_K(n_rows, n));  // padding rows: d = 0
-    for (size_t row = 0; row < n_rows; ++row) {
-        const size_t r = row % KP_ROWS;
-        for (size_t i = 0; i < nb; ++i) {
-            const block_q6_K & b = x[row * nb + i];
-            block_q6_Kx8 & o = y[row / KP_ROWS * nb + i];
-            o.d[r] = b.d;
-            for (int j = 0; j < 16; ++j) o.sc[j][r] = b.scales[j];
-            for (int h = 0; h < 2; ++h)
-                for (int c = 0; c < 8; ++c) {
-                    for (int p = 0; p < 2; ++p) std::memcpy(o.q[h][c].l[p][r], b.ql + 64 * h + 32 * p + 4 * c, 4);
-                    std::memcpy(o.q[h][c].h[r], b.qh + 32 * h + 4 * c, 4);
-                }
+void pack_block(const block_q6_K & b, int r, block_q6_Kx8 & o) {
+    o.d[r] = b.d;
+    for (int j = 0; j < 16; ++j) o.sc[j][r] = b.scales[j];
+    for (int h = 0; h < 2; ++h)
+        for (int c = 0; c < 8; ++c) {
+            for (int p = 0; p < 2; ++p) std::memcpy(o.q[h][c].l[p][r], b.ql + 64 * h + 32 * p + 4 * c, 4);
+            std::memcpy(o.q[h][c].h[r], b.qh + 32 * h + 4 * c, 4);
         }
-    }
 }
 
 // S (8 rows, int32) of one super-block for C activation rows: sub-block j's sum starts at -32 bsum_j (the
@@ -282,7 +251,7 @@ template <int C>
 }
 
 template <int C>
-[[gnu::always_inline]] inline void q6_Kx8_step(const block_q6_Kx8 & b, const block_q8_K_prep * const * y, __m256 * acc) {
+[[gnu::always_inline]] inline void step(const block_q6_Kx8 & b, const block_q8_K_prep * const * y, __m256 * acc) {
     __m256i S[C];
     if constexpr (C <= 4)
         q6_Kx8_sums_all<C>(b, y, S);
@@ -306,25 +275,9 @@ struct block_tq2_0x8 {
 };
 static_assert(sizeof(block_tq2_0x8) == 8 * sizeof(block_tq2_0), "tq2_0x8");
 
-size_t packed_bytes_tq2_0(size_t n_rows, size_t n) {
-    const size_t groups = (n_rows + KP_ROWS - 1) / KP_ROWS;
-    return (groups * (n / QK_K) * sizeof(block_tq2_0x8) + 63) / 64 * 64;
-}
-
-void repack_tq2_0(const void * src, size_t n_rows, size_t n, void * dst) {
-    const size_t nb = n / QK_K;
-    const auto * x = (const block_tq2_0 *)src;
-    auto * y = (block_tq2_0x8 *)dst;
-    std::memset(dst, 0, packed_bytes_tq2_0(n_rows, n));  // padding rows: d = 0
-    for (size_t row = 0; row < n_rows; ++row) {
-        const size_t r = row % KP_ROWS;
-        for (size_t i = 0; i < nb; ++i) {
-            const block_tq2_0 & b = x[row * nb + i];
-            block_tq2_0x8 & o = y[row / KP_ROWS * nb + i];
-            o.d[r] = b.d;
-            for (int c = 0; c < 16; ++c) std::memcpy(o.qs[c][r], b.qs + 4 * c, 4);
-        }
-    }
+void pack_block(const block_tq2_0 & b, int r, block_tq2_0x8 & o) {
+    o.d[r] = b.d;
+    for (int c = 0; c < 16; ++c) std::memcpy(o.qs[c][r], b.qs + 4 * c, 4);
 }
 
 // Σ a over a prepared block: bneg32[j] = -32 bsums[j] (exact).
@@ -336,7 +289,7 @@ inline int32_t q8_K_prep_sum(const block_q8_K_prep & y) {
 
 // Four chains per activation row, one per bit plane l.
 template <int C>
-[[gnu::always_inline]] inline void tq2_0x8_step(const block_tq2_0x8 & b, const block_q8_K_prep * const * y, __m256 * acc) {
+[[gnu::always_inline]] inline void step(const block_tq2_0x8 & b, const block_q8_K_prep * const * y, __m256 * acc) {
     const __m256i m3 = _mm256_set1_epi8(3);
     __m256i s[C][4];
     for (int c = 0; c < C; ++c) {
@@ -394,12 +347,7 @@ void tile(size_t nb, const B * w, const uint8_t * a, size_t a_stride, float * ou
     for (size_t i = 0; i < nb; ++i) {
         const block_q8_K_prep * y[C];
         for (int c = 0; c < C; ++c) y[c] = (const block_q8_K_prep *)(a + (size_t)c * a_stride) + i;
-        if constexpr (std::is_same_v<B, block_q4_Kx8>)
-            q4_Kx8_step<C>(w[i], y, acc);
-        else if constexpr (std::is_same_v<B, block_q6_Kx8>)
-            q6_Kx8_step<C>(w[i], y, acc);
-        else
-            tq2_0x8_step<C>(w[i], y, acc);
+        step<C>(w[i], y, acc);  // the type's overload
     }
     store_rows<C>(acc, out, out_stride, nr);
 }
@@ -434,22 +382,37 @@ void packed_dot(size_t n, const void * vw, size_t row0, int nr, const void * va,
     }
 }
 
+template <class B>
+size_t packed_bytes(size_t n_rows, size_t n) {
+    const size_t groups = (n_rows + KP_ROWS - 1) / KP_ROWS;
+    return (groups * (n / QK_K) * sizeof(B) + 63) / 64 * 64;
+}
+
+// Rows of file blocks W -> groups of 8 rows, super-block by super-block (pack_block per row).
+template <class W, class B>
+void repack(const void * src, size_t n_rows, size_t n, void * dst) {
+    const size_t nb = n / QK_K;
+    const auto * x = (const W *)src;
+    auto * y = (B *)dst;
+    std::memset(dst, 0, packed_bytes<B>(n_rows, n));  // padding rows: all zero
+    for (size_t row = 0; row < n_rows; ++row)
+        for (size_t i = 0; i < nb; ++i) pack_block(x[row * nb + i], (int)(row % KP_ROWS), y[row / KP_ROWS * nb + i]);
+}
+
+template <class W, class B>
+repack_kernels kernels_of() {
+    repack_kernels k;
+    k.row_group = KP_ROWS;
+    k.packed_bytes = packed_bytes<B>;
+    k.repack = repack<W, B>;
+    k.packed_dot = packed_dot<B>;
+    return k;
+}
+
 void fill_kquant_packed(kernel_table & t) {
-    repack_kernels & rk = t.repack[type_slot(T_Q4_K)];
-    rk.row_group = KP_ROWS;
-    rk.packed_bytes = packed_bytes_q4_K;
-    rk.repack = repack_q4_K;
-    rk.packed_dot = packed_dot<block_q4_Kx8>;
-    repack_kernels & r6 = t.repack[type_slot(T_Q6_K)];
-    r6.row_group = KP_ROWS;
-    r6.packed_bytes = packed_bytes_q6_K;
-    r6.repack = repack_q6_K;
-    r6.packed_dot = packed_dot<block_q6_Kx8>;
-    repack_kernels & rt = t.repack[type_slot(T_TQ2_0)];
-    rt.row_group = KP_ROWS;
-    rt.packed_bytes = packed_bytes_tq2_0;
-    rt.repack = repack_tq2_0;
-    rt.packed_dot = packed_dot<block_tq2_0x8>;
+    t.repack[type_slot(T_Q4_K)] = kernels_of<block_q4_K, block_q4_Kx8>();
+    t.repack[type_slot(T_Q6_K)] = kernels_of<block_q6_K, block_q6_Kx8>();
+    t.repack[type_slot(T_TQ2_0)] = kernels_of<block_tq2_0, block_tq2_0x8>();
     t.vec_dot[type_slot(T_TQ2_0)] = vec_dot_tq2_0;  // the packed kernel's arithmetic (bitwise equal)
     t.act_prep[type_slot(T_Q8_K)] = act_prep_q8_K;
     t.act_prep_bytes[type_slot(T_Q8_K)] = act_prep_bytes_q8_K;

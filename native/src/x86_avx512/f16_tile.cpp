@@ -5,8 +5,8 @@
 // acc) for k = 0, 1, ... in order, the last partial chunk loaded masked (zeros: fma(0, 0, acc) = acc); the
 // result is f16_hsum(acc), one fixed lane order. vec_dot and the tiles (on activations widened to float32
 // beforehand, which is exact) evaluate exactly this, so a token's logits do not depend on the batch it is
-// in. Decode uses vec_dot: one chain already outruns memory (32 bytes of weights per FMA); 8-row tiles
-// for one activation row measured 2x slower (8 interleaved row streams).
+// in. Decode (packed_dot_f16, one activation row) keeps one chain per row and reads 4 rows a quarter of
+// a work item apart; 8-row tiles of adjacent rows for one activation row measured 2x slower.
 //
 // Prompts go through the in-place packed form (kernels.h repack_kernels with packed_bytes == nullptr: the
 // file's rows are the packed form): act_prep widens each activation row to float32 once per op, where the
@@ -22,6 +22,7 @@
 
 #include "ggufpy/blocks.h"
 #include "ggufpy/kernels.h"
+#include "../x86_avx2/tiler.h"
 
 namespace ggufpy {
 
@@ -74,51 +75,6 @@ void f16_tile(size_t n, const uint8_t * w, size_t ws, const float * af, size_t n
         for (int r = 0; r < R; ++r) out[(size_t)c * os + r] = f16_hsum(acc[r][c]);
 }
 
-template <int RMAX, int CMAX>
-struct f16_tiler {
-    template <int R, int C>
-    static void run_rc(size_t n, const uint8_t * w, size_t ws, const float * af, size_t n16, float * out, size_t os, int nr, int nc) {
-        if constexpr (R > 1) {
-            if (nr < R) return run_rc<R - 1, C>(n, w, ws, af, n16, out, os, nr, nc);
-        }
-        if constexpr (C > 1) {
-            if (nc < C) return run_rc<R, C - 1>(n, w, ws, af, n16, out, os, nr, nc);
-        }
-        f16_tile<R, C>(n, w, ws, af, n16, out, os);
-    }
-    // nr weight rows x nc float32 activation rows (stride n16 floats).
-    static void run_f32(size_t n, const uint8_t * w, size_t ws, int nr, const float * af, size_t n16, int nc, float * out, size_t os) {
-        for (int c0 = 0; c0 < nc; c0 += CMAX) {
-            const int cc = nc - c0 < CMAX ? nc - c0 : CMAX;
-            for (int r0 = 0; r0 < nr; r0 += RMAX)
-                run_rc<RMAX, CMAX>(n, w + (size_t)r0 * ws, ws, af + (size_t)c0 * n16, n16, out + (size_t)c0 * os + r0, os,
-                                   nr - r0 < RMAX ? nr - r0 : RMAX, cc);
-        }
-    }
-    // Activations are widened once per CMAX rows, then every row tile reads them as float32.
-    static void run(size_t n, const void * vw, size_t ws, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
-        const uint8_t * w = (const uint8_t *)vw;
-        const uint8_t * a = (const uint8_t *)va;
-        const size_t n16 = (n + 15) / 16 * 16;
-        thread_local std::vector<float> buf;  // grows once per thread
-        if (buf.size() < n16 * CMAX) buf.resize(n16 * CMAX);
-        float * af = buf.data();
-        for (int c0 = 0; c0 < nc; c0 += CMAX) {
-            const int cc = nc - c0 < CMAX ? nc - c0 : CMAX;
-            for (int c = 0; c < cc; ++c) {
-                const uint16_t * src = (const uint16_t *)(a + (size_t)(c0 + c) * as);
-                float * dst = af + (size_t)c * n16;
-                size_t i = 0;
-                for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16(src + i));
-                if (i < n) _mm512_storeu_ps(dst + i, load16_masked(src + i, tail_mask(n - i)));
-            }
-            for (int r0 = 0; r0 < nr; r0 += RMAX)
-                run_rc<RMAX, CMAX>(n, w + (size_t)r0 * ws, ws, af, n16, out + (size_t)c0 * os + r0, os,
-                                   nr - r0 < RMAX ? nr - r0 : RMAX, cc);
-        }
-    }
-};
-
 // ---- the in-place packed form: F16 rows as in the file, activations widened by act_prep ----------------
 size_t prep_bytes_f16(size_t n) { return n * sizeof(float); }
 
@@ -130,18 +86,34 @@ void prep_f16(const void * src, void * dst, size_t n) {
     if (i < n) _mm512_mask_storeu_ps(y + i, tail_mask(n - i), load16_masked(a + i, tail_mask(n - i)));
 }
 
-// vec_dot_f16_avx512 on a widened activation row (exact widening: the same floats, bit for bit).
-float dot_f16_f32(size_t n, const uint16_t * w, const float * a) {
-    __m512 acc = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(load16(w + i), _mm512_loadu_ps(a + i), acc);
-    if (i < n) acc = _mm512_fmadd_ps(load16_masked(w + i, tail_mask(n - i)), _mm512_maskz_loadu_ps(tail_mask(n - i), a + i), acc);
-    return f16_hsum(acc);
+// f16_tile on activation rows already widened to float32, as tiler.h's Tile (a and as in bytes). 4 x 4: 16
+// accumulators; 4 x 6 and 6 x 4 measured the same (~1 zmm FMA per cycle), and 4 x 4 divides the model's
+// work items (16 x 32, packed 64 x 48).
+template <int R, int C>
+struct f16_tile_f32 {
+    static void run(size_t n, const uint8_t * w, size_t ws, const uint8_t * a, size_t as, float * out, size_t os) {
+        f16_tile<R, C>(n, w, ws, (const float *)a, as / sizeof(float), out, os);
+    }
+};
+using f16_tiles = tiler<f16_tile_f32, 4, 4>;
+
+// mat_dot on F16 activation rows: each group of 4 widened once (prep_f16), then every row tile reads it.
+void mat_dot_f16(size_t n, const void * w, size_t ws, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
+    constexpr int cols = 4;
+    const uint8_t * a = (const uint8_t *)va;
+    thread_local std::vector<float> buf;  // grows once per thread
+    if (buf.size() < n * cols) buf.resize(n * cols);
+    for (int c0 = 0; c0 < nc; c0 += cols) {
+        const int cc = nc - c0 < cols ? nc - c0 : cols;
+        for (int c = 0; c < cc; ++c) prep_f16(a + (size_t)(c0 + c) * as, buf.data() + (size_t)c * n, n);
+        f16_tiles::run(n, w, ws, nr, buf.data(), n * sizeof(float), cc, out + (size_t)c0 * os, os);
+    }
 }
 
-// dot_f16_f32 of S rows at once, each its own chain (the same floats as S calls). Decode reads rows
-// r + k nr / S side by side: S memory streams a fraction of a work item apart (SmolLM2 F16 decode, 1 thread:
-// 2 streams ~5% over one, 4 streams another 2-10%; adjacent rows interleaved instead: 2x slower).
+// vec_dot_f16_avx512 of S rows on a widened activation row (exact widening: the same floats), each row its
+// own chain. Decode reads rows r + k nr / S side by side: S memory streams a fraction of a work item apart
+// (SmolLM2 F16 decode, 1 thread: 2 streams ~5% over one, 4 streams another 2-10%; adjacent rows
+// interleaved instead: 2x slower).
 template <int S>
 void dotS_f16_f32(size_t n, const uint16_t * const * w, const float * a, float * const * o) {
     __m512 acc[S];
@@ -164,8 +136,8 @@ constexpr int kDecodeStreams = 4;
 void packed_dot_f16(size_t n, const void * vw, size_t row0, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
     const size_t ws = n * sizeof(uint16_t);
     const uint8_t * w = (const uint8_t *)vw + row0 * ws;
-    const float * af = (const float *)va;
     if (nc == 1) {  // decode: one chain per row (see the header), rows r + k nr / S side by side
+        const float * af = (const float *)va;
         constexpr int S = kDecodeStreams;
         const int h = nr / S;
         for (int r = 0; r < h; ++r) {
@@ -177,19 +149,24 @@ void packed_dot_f16(size_t n, const void * vw, size_t row0, int nr, const void *
             }
             dotS_f16_f32<S>(n, wr, af, o);
         }
-        for (int r = S * h; r < nr; ++r) out[r] = dot_f16_f32(n, (const uint16_t *)(w + (size_t)r * ws), af);
+        for (int r = S * h; r < nr; ++r) {
+            const uint16_t * wr1 = (const uint16_t *)(w + (size_t)r * ws);
+            float * o1 = out + r;
+            dotS_f16_f32<1>(n, &wr1, af, &o1);
+        }
         return;
     }
-    f16_tiler<4, 4>::run_f32(n, w, ws, nr, af, as / sizeof(float), nc, out, os);
+    // 4 activation rows at a time over all the weight rows (columns outer: measured ~5% faster prompts than
+    // rows outer here)
+    for (int c0 = 0; c0 < nc; c0 += 4)
+        f16_tiles::run(n, w, ws, nr, (const uint8_t *)va + (size_t)c0 * as, as, nc - c0 < 4 ? nc - c0 : 4, out + (size_t)c0 * os, os);
 }
 
 }  // namespace
 
 void fill_avx512_f16(kernel_table & t) {
     t.vec_dot[type_slot(T_F16)] = vec_dot_f16_avx512;
-    // 4 x 4: 16 accumulators; 4 x 6 and 6 x 4 measured the same (Zen 4, ~1 zmm FMA per cycle), and 4 x 4
-    // divides the model's 16-row x 32-token work items
-    t.mat_dot[type_slot(T_F16)] = f16_tiler<4, 4>::run;
+    t.mat_dot[type_slot(T_F16)] = mat_dot_f16;
     repack_kernels & rk = t.repack[type_slot(T_F16)];
     rk.row_group = 1;
     rk.packed_dot = packed_dot_f16;  // in place: no packed_bytes / repack

@@ -33,15 +33,13 @@ struct kq_vnni {
 void fill_avx512vnni(kernel_table & t) {
     t.vec_dot[type_slot(T_Q4_1)] = lt_vec_dot<lt_q4_1, dot_vnni>;
     t.mat_dot[type_slot(T_Q4_1)] = lt_tiler<lt_q4_1, dot_vnni, 4, 3>::run;
-    t.vec_dot[type_slot(T_Q5_0)] = lt_vec_dot<lt_q5_0, dot_vnni>;
     t.vec_dot[type_slot(T_Q5_1)] = lt_vec_dot<lt_q5_1, dot_vnni>;
-    t.mat_dot[type_slot(T_Q5_0)] = lt_tiler<lt_q5_0, dot_vnni, 4, 3>::run;
     t.mat_dot[type_slot(T_Q5_1)] = lt_tiler<lt_q5_1, dot_vnni, 4, 3>::run;
     t.vec_dot[type_slot(T_IQ4_NL)] = lt_vec_dot<lt_iq4_nl, dot_vnni>;
     t.vec_dot[type_slot(T_MXFP4)] = lt_vec_dot<lt_mxfp4, dot_vnni>;
     t.mat_dot[type_slot(T_IQ4_NL)] = lt_tiler<lt_iq4_nl, dot_vnni, 4, 3>::run;
     t.mat_dot[type_slot(T_MXFP4)] = lt_tiler<lt_mxfp4, dot_vnni, 4, 3>::run;
-    // Q4_0, Q8_0, NF4: packed at load (legacy_packed.cpp), with their own vec_dot
+    // Q4_0, Q5_0, Q8_0, NF4: packed at load (legacy_packed.cpp), with their own vec_dot
     fill_avx512vnni_packed(t);
     // K-quants: 4 x 4 tiles (16 accumulator pairs of the 32 ymm registers; measured best on the
     // TinyLlama-shaped rows, 2048 and 5632 wide); vec_dot is the 1 x 1 tile (a zmm form, two groups per
