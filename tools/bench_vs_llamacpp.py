@@ -162,6 +162,8 @@ def main() -> None:
                 for k, v in ggufpy_round(path, th, args.n_prompt, args.n_gen, args.isa).items():
                     ours[k].append(v)
             for k, n in (("pp", args.n_prompt), ("tg", args.n_gen)):
+                if n <= 0:  # -p 0 / -n 0: that test is not run
+                    continue
                 (a, sa), (b, sb) = _mean_std(ours[k]), _mean_std(theirs[k])
                 eff = f"{a / bound_tps[th]:.0%}" if k == "tg" else ""
                 peer = "ggufpy q4_0" if ggufpy_only else "llama.cpp"
