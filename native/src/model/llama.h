@@ -1,12 +1,11 @@
 // The llama forward pass on CPU: llama.cpp's llama graph (src/models/llama.cpp at 0c1e570, tensor names
 // and dims in ../shared/spec/formats.md §6.2), with ggml's CPU numerics (see llama.cpp in this folder).
 //
-// Weights are not copied: the caller passes pointers into the file's memory map and keeps the map alive
-// for the model's lifetime. The exception: matrices whose type the kernel table packs (kernels.h
-// repack_kernels) are repacked once at load into buffers the model owns (or copied as they are, for an
-// in-place packed form such as F16: the arena's transparent huge pages stream ~10% faster than the file's
-// 4 KiB pages), and the file's pages of those tensors are handed back to the kernel (MADV_PAGEOUT), so the
-// weights are resident once. Everything the
+// The caller passes pointers into the file's memory map and keeps the map alive for the model's lifetime.
+// Matrices are copied once at load into one arena the model owns (transparent huge pages): repacked where
+// the kernel table has a packed form (kernels.h repack_kernels), else as they are; the file's pages of
+// those tensors are handed back to the kernel (MADV_PAGEOUT), so the weights are resident once. Norm
+// weights, biases and token_embd's looked-up rows are read from the map. Everything the
 // forward pass needs (activations, the F16 KV cache, per-thread scratch) is allocated once here, sized by
 // n_ctx and n_batch, so evaluating a token allocates nothing.
 #pragma once
@@ -125,9 +124,10 @@ private:
     struct free_deleter {
         void operator()(void * p) const;
     };
-    // Packed weights (they replace the file's rows): bump-allocated, 64-byte aligned, from one reserved anonymous
-    // mapping backed by transparent huge pages (a GEMV streams them ~10% faster than from 4 KiB pages; one
-    // 2 MiB-rounded buffer per matrix instead cost the 1.1B Q4_0 model 200 MB); malloc once it is used up.
+    // The matrices (packed or copied; they replace the file's rows): bump-allocated, 64-byte aligned, from one
+    // reserved anonymous mapping backed by transparent huge pages (a GEMV streams them ~10% faster than from
+    // 4 KiB pages; one 2 MiB-rounded buffer per matrix instead cost the 1.1B Q4_0 model 200 MB); malloc once
+    // it is used up.
     struct packed_arena {
         void * map = nullptr;
         size_t map_bytes = 0;
