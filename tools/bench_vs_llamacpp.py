@@ -14,8 +14,10 @@ same machine load. Each column is the mean ± stddev of the rounds; ratio = gguf
 
 Memory bandwidth: ``read_bandwidth`` OR-reduces a 1 GiB uint64 array in ``threads`` slices (numpy, GIL
 released; the fastest of the numpy reductions tried here: sum f32 25.9, max u64 29.6, or u64 32.1 GB/s on one
-thread), best of 5; the generation bound is bandwidth / bytes read per token (every tensor but token_embd, of
-which one row is read) and the table gives tg as a fraction of it.
+thread; 75-86 GB/s from L3, so it measures the memory, not numpy), best of 5 at the start and, because this
+machine's bandwidth drifts by a third within minutes, again (best of 3) before and after each row's rounds;
+the generation bound is the best of the row's own measurements / bytes read per token (every tensor but
+token_embd, of which one row is read, unless it is also the output) and the table gives tg as a fraction of it.
 """
 
 from __future__ import annotations
@@ -150,8 +152,8 @@ def main() -> None:
     for set_name, t in files:
         path = smollm2_file(t) if set_name.startswith("SmolLM2") else tinyllama_file(t)
         ggufpy_only = t == "nf4"
-        bound_tps = {th: bw[th] / bytes_per_token(path) for th in threads}
         for th in threads:
+            row_bw = [read_bandwidth(th, repeats=3)]
             theirs: dict[str, list[float]] = {"pp": [], "tg": []}
             ours: dict[str, list[float]] = {"pp": [], "tg": []}
             ref = tinyllama_file("q4_0") if ggufpy_only else path
@@ -161,17 +163,20 @@ def main() -> None:
                     theirs[k].append(v)
                 for k, v in ggufpy_round(path, th, args.n_prompt, args.n_gen, args.isa).items():
                     ours[k].append(v)
+            row_bw.append(read_bandwidth(th, repeats=3))
+            bound_tps = max(row_bw) / bytes_per_token(path)
             for k, n in (("pp", args.n_prompt), ("tg", args.n_gen)):
                 if n <= 0:  # -p 0 / -n 0: that test is not run
                     continue
                 (a, sa), (b, sb) = _mean_std(ours[k]), _mean_std(theirs[k])
-                eff = f"{a / bound_tps[th]:.0%}" if k == "tg" else ""
+                eff = f"{a / bound_tps:.0%} ({max(row_bw) / 1e9:.1f} GB/s)" if k == "tg" else ""
                 peer = "ggufpy q4_0" if ggufpy_only else "llama.cpp"
                 print(f"| {set_name} | {t} | {th} | {k}{n} | {b:.2f} ± {sb:.2f}{' (' + peer + ')' if ggufpy_only else ''} "
                       f"| {a:.2f} ± {sa:.2f} | {a / b:.2f} | {eff} |", flush=True)
                 rows.append({"model": set_name, "type": t, "threads": th, "test": f"{k}{n}", "peer": peer,
                              "peer_ts": theirs[k], "ggufpy_ts": ours[k], "ratio": a / b,
-                             "bandwidth_bound_ts": bound_tps[th] if k == "tg" else None})
+                             "bandwidth_bound_ts": bound_tps if k == "tg" else None,
+                             "row_read_bandwidth": row_bw})
     if args.json:
         args.json.write_text(json.dumps({"commit": commit, "llama_cpp": LLAMA_CPP_COMMIT, "cpu": cpu_flags(),
                                          "read_bandwidth": bw, "rows": rows}, indent=1))
