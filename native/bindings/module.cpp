@@ -303,6 +303,42 @@ py::array_t<float> packed_mat_dot(const Kernels & k, uint32_t type, const py::ar
     return out;
 }
 
+// The prompt attention tile: q float32 (nq, hd), nq <= 32; n_keys int (nq,), each in 1..n; k, v float16
+// (n, hd) -> float32 (nq, hd).
+py::array_t<float> attend_tile(const Kernels & k, const py::array & q_in, const py::array & nk_in, const py::array & k_in,
+                               const py::array & v_in, float scale) {
+    if (!k.t->attend_tile) throw py::value_error(std::string("no attend_tile kernel in the ") + k.t->isa + " table");
+    auto q = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(q_in);
+    auto nk = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(nk_in);
+    if (!q || q.ndim() != 2 || q.shape(0) < 1 || q.shape(0) > kAttendTileRows || q.shape(1) < 1)
+        throw py::value_error("attend_tile: q must be float32 (nq, hd) with 1 <= nq <= " + std::to_string(kAttendTileRows));
+    const int nq = (int)q.shape(0), hd = (int)q.shape(1);
+    if (!nk || nk.ndim() != 1 || nk.shape(0) != nq) throw py::value_error("attend_tile: n_keys must be (nq,) integers");
+    for (const py::array * a : {&k_in, &v_in})
+        if (a->ndim() != 2 || a->itemsize() != 2 || a->shape(1) != hd || !(a->flags() & py::array::c_style))
+            throw py::value_error("attend_tile: k and v must be C-contiguous float16 (n, hd)");
+    if (k_in.shape(0) != v_in.shape(0)) throw py::value_error("attend_tile: k and v differ in rows");
+    const int64_t n = k_in.shape(0);
+    for (int i = 0; i < nq; ++i)
+        if (nk.data()[i] < 1 || nk.data()[i] > n) throw py::value_error("attend_tile: n_keys must lie in 1..n");
+    py::array_t<float> out({(py::ssize_t)nq, (py::ssize_t)hd});
+    std::vector<const float *> qs(nq);
+    std::vector<float *> os(nq);
+    for (int i = 0; i < nq; ++i) {
+        qs[i] = q.data() + (size_t)i * hd;
+        os[i] = out.mutable_data() + (size_t)i * hd;
+    }
+    const uint16_t * kp = (const uint16_t *)k_in.data();
+    const uint16_t * vp = (const uint16_t *)v_in.data();
+    const int32_t * nkp = nk.data();
+    {
+        py::gil_scoped_release release;
+        std::vector<float> scratch(attend_tile_scratch_floats((size_t)hd));
+        k.t->attend_tile(hd, nq, qs.data(), nkp, kp, vp, (size_t)hd, scale, scratch.data(), os.data());
+    }
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -345,6 +381,9 @@ PYBIND11_MODULE(_native, m) {
         .def("vec_dot", &vec_dot, py::arg("type"), py::arg("w"), py::arg("a"), py::arg("n"),
              "Dot of each n-element weight row (uint8 blocks of type id `type`) with one activation row (uint8 "
              "blocks of vec_dot_type(type)); float32 per row.")
+        .def_property_readonly("has_attend_tile", [](const Kernels & k) { return k.t->attend_tile != nullptr; })
+        .def("attend_tile", &attend_tile, py::arg("q"), py::arg("n_keys"), py::arg("k"), py::arg("v"), py::arg("scale"),
+             "Prompt attention for up to 32 query rows sharing one KV head (kernels.h attend_tile).")
         .def("__repr__", [](const Kernels & k) { return std::string("<ggufpy._native.Kernels isa=") + k.t->isa + ">"; });
 
     m.def("kernels", [](py::object isa) {

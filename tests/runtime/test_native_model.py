@@ -184,6 +184,47 @@ def test_packed_mat_dot_vs_float64(isa, wtype, rng):
     _check_matmul(k, k.packed_mat_dot, wtype, _tile_shapes(wtype) + extra, rng)
 
 
+ATTEND_REL = 2e-5
+ATTEND_ISAS = [isa for isa in ISAS if ops.kernels(isa).has_attend_tile]
+
+
+def _attention_f64(q, n_keys, k, v, scale):
+    """Exact causal softmax attention (float64) and the rows' sum_j p_j |v_j| for the error bound."""
+    q64, k64, v64 = q.astype(np.float64), k.astype(np.float64), v.astype(np.float64)
+    out, mag = [], []
+    for i, nk in enumerate(n_keys):
+        s = scale * (k64[:nk] @ q64[i])
+        p = np.exp(s - s.max())
+        p /= p.sum()
+        out.append(p @ v64[:nk])
+        mag.append(p @ np.abs(v64[:nk]))
+    return np.array(out), np.array(mag)
+
+
+@pytest.mark.skipif(not ATTEND_ISAS, reason="no table with an attend_tile kernel on this CPU")
+@pytest.mark.parametrize("isa", ATTEND_ISAS)
+@pytest.mark.parametrize("hd", [64, 40, 72, 128])
+def test_attend_tile_vs_float64_and_rows_independent(isa, hd, rng):
+    """The prompt attention tile against exact attention, and each row's floats independent of its tile:
+    alone, in another order, next to rows that see more key blocks."""
+    k = ops.kernels(isa)
+    n = 150  # several 32-key blocks and a partial one
+    q = (2.0 * rng.standard_normal((32, hd))).astype(np.float32)
+    kk = rng.standard_normal((n, hd)).astype(np.float16)
+    vv = rng.standard_normal((n, hd)).astype(np.float16)
+    n_keys = rng.integers(1, n + 1, 32).astype(np.int32)
+    n_keys[:3] = [1, 32, n]
+    scale = 1.0 / np.sqrt(hd)
+    got = k.attend_tile(q, n_keys, kk, vv, scale)
+    exact, mag = _attention_f64(q, n_keys, kk, vv, scale)
+    # relative to sum_j p_j |v_j| (the size of the row's terms): measured <= 1.3e-6 (float32 scores, a ~1 ulp
+    # exp, online rescaling); 2e-5 leaves room for other hd and key counts, and catches any wrong weight
+    tol = ATTEND_REL * mag
+    assert np.all(np.abs(got - exact) <= tol), np.abs(got - exact).max()
+    for rows in ([5], [7, 0, 31, 2], list(range(31, -1, -1)), [1, 2]):
+        np.testing.assert_array_equal(k.attend_tile(q[rows], n_keys[rows], kk, vv, scale), got[rows])
+
+
 def test_nf4_code_i16_bound():
     """The NF4 kernels' Q1.14 code book: round(NF4_CODE * 2**14), every entry within NF4_CODE_REL = 2**-15 of
     NF4_CODE, and no entry near a tie (so C's rounding in native blocks.h gives the same table)."""
@@ -321,6 +362,18 @@ def test_tiny_long_prompt_tiled_attention(tiny_dir):
     scale = np.abs(ref).max()
     assert np.abs(got - ref).max() <= TINY_F32_REL * scale
     assert np.abs(np.concatenate(got_next) - np.concatenate(ref_next)).max() <= TINY_F32_REL * scale
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_tiny_long_prompt_threads_batches_bitwise(tiny_dir, isa):
+    """64+ token batches (the tiled attention) give the same floats whatever the threads and batch split:
+    one batch of 140 tokens at 1 thread, two of 70 at 2 threads (tiles then hold other rows)."""
+    path = tiny_dir / "q4_0.gguf"
+    toks = _tokens(140, 256, seed=3)
+    with Model.load(path, threads=1, n_ctx=160, n_batch=140, isa=isa) as m1:
+        full = m1.logits(toks)
+    with Model.load(path, threads=2, n_ctx=160, n_batch=70, isa=isa) as m2:
+        np.testing.assert_array_equal(m2.logits(toks), full)
 
 
 def test_tiny_incremental_threads_batches_bitwise(tiny_dir):

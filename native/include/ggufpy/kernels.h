@@ -46,6 +46,19 @@ using mad_f16_f16_fn = void (*)(size_t n, uint16_t * y, const uint16_t * x, floa
 using scale_f16_fn = void (*)(size_t n, uint16_t * y, float a);
 // y[i] = silu(g[i]) * u[i] = g / (1 + expf(-g)) * u (ggml_silu_f32 then ggml_mul), n floats; y may be g.
 using silu_mul_fn = void (*)(size_t n, float * y, const float * g, const float * u);
+// The prompt flash attention (64+ query rows) for a tile of nq <= kAttendTileRows query rows sharing one KV
+// head: row i (q[i], hd floats) attends keys j < n_keys[i] (n_keys[i] >= 1; K/V rows of hd halves at
+// K + j * kv_stride, V + j * kv_stride), out[i] = sum_j softmax_j(scale * q[i] . k_j) v_j (hd floats), with
+// an online softmax over blocks of kAttendTileKeys keys. A row's floats do not depend on the other rows of
+// the tile (nor on threads). scratch: attend_tile_scratch_floats(hd) floats. nullptr in a table: the
+// model's row-at-a-time kernel (dot_f16_f32_rows / mad_f16_rows).
+constexpr int kAttendTileRows = 32;
+constexpr int kAttendTileKeys = 32;
+constexpr size_t attend_tile_scratch_floats(size_t hd) {
+    return 2 * hd * kAttendTileRows + (size_t)kAttendTileKeys * kAttendTileRows + 2 * (size_t)kAttendTileKeys * hd;
+}
+using attend_tile_fn = void (*)(int hd, int nq, const float * const * q, const int * n_keys, const uint16_t * K,
+                                const uint16_t * V, size_t kv_stride, float scale, float * scratch, float * const * out);
 
 // ---- load-time repacking (optional, per weight type) ----
 // A weight matrix may be rewritten once at load into a kernel-private layout ("packed"): rows in groups of
@@ -102,6 +115,7 @@ struct kernel_table {
     mad_f16_f16_fn mad_f16_f16;
     scale_f16_fn scale_f16;
     silu_mul_fn silu_mul;
+    attend_tile_fn attend_tile;  // nullptr: none (see attend_tile_fn)
 };
 
 // Fill a table: the generic one has every kernel; each ISA overrides what it accelerates and keeps
@@ -119,6 +133,7 @@ void fill_avx512vnni(kernel_table & t);        // x86_avx512vnni/vec_dot.cpp (vp
 void fill_avx512vnni_packed(kernel_table & t);  // x86_avx512vnni/legacy_packed.cpp (packed Q4_0, Q8_0)
 void fill_avx512vnni_kquant_packed(kernel_table & t);  // x86_avx512vnni/kquant_packed.cpp (packed Q4_K, Q6_K, TQ2_0)
 void fill_avx512_f16(kernel_table & t);        // x86_avx512/f16_tile.cpp (F16 dot + tiles)
+void fill_avx512_attention(kernel_table & t);  // x86_avx512/attention.cpp (attend_tile)
 #endif
 #if defined(GGUFPY_HAVE_NEON)
 void fill_neon(kernel_table & t);

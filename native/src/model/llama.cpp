@@ -11,7 +11,9 @@
 //   * rms_norm: float32 squares summed in double, scale = 1.0f / sqrtf(mean + eps), (x * scale) * w;
 //   * RoPE: ggml_rope_cache_init's theta recurrence in float32, cos/sin correctly rounded, x0*c - x1*s;
 //   * attention: K/V stored as F16; causal over positions 0..pos; ggml's two flash-attention kernels,
-//     chosen by batch size as ggml does (attend_f32 / attend_f16 below);
+//     chosen by batch size as ggml does (attend_f32 / attend_f16 below); a table with attend_tile runs
+//     the batch kernel on tiles of 32 query rows of one KV head instead (its own online softmax over key
+//     blocks, as ggml's tiled kernel; the same softmax, other roundings);
 //   * SwiGLU: silu(g) * u with silu(g) = g / (1 + expf(-g)).
 // As llama.cpp, the last layer computes attention output and FFN only for the rows whose logits are
 // wanted (its inp_out_ids), and a batch that wants none stops there once K/V are stored.
@@ -338,7 +340,7 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
         if (prep_stride_[s]) prep_[s].assign(nb * prep_stride_[s] + 64, 0);
 
     pool_.reset(new ThreadPool(opt_.n_threads));
-    scratch_stride_ = ((size_t)opt_.n_ctx + (size_t)hp.head_dim + 15) / 16 * 16;
+    scratch_stride_ = (std::max((size_t)opt_.n_ctx + (size_t)hp.head_dim, attend_tile_scratch_floats((size_t)hp.head_dim)) + 15) / 16 * 16;
     scratch_.assign(scratch_stride_ * (size_t)pool_->size(), 0.0f);
     scratch16_.assign((size_t)2 * hp.head_dim * (size_t)pool_->size(), 0);
     n_counters_ = 5 * hp.n_layer + 4;
@@ -586,7 +588,32 @@ void LlamaModel::forward_thread(int ith) {
         const bool last = il == hp.n_layer - 1;
         const int rs = last ? b.out_row0 : 0, rn = last ? b.n_out : n;
         if (rn == 0) break;
-        {
+        if (n >= kFlashTileQ && kt.attend_tile) {
+            // Tiles of kAttendTileRows (token, head) rows of one KV head: rows r = t' * n_gqa + i for the
+            // group's heads i and tokens t' of [rs, rs + rn); the last tiles (most keys) first.
+            std::atomic<int> & counter = counters_[op++];
+            const int hd = hp.head_dim;
+            const int64_t pairs = (int64_t)rn * n_gqa;
+            const int64_t tiles = (pairs + kAttendTileRows - 1) / kAttendTileRows;
+            const int64_t items = tiles * hp.n_head_kv;
+            for (int64_t it = counter.fetch_add(1, std::memory_order_relaxed); it < items; it = counter.fetch_add(1, std::memory_order_relaxed)) {
+                const int g = (int)(it % hp.n_head_kv);
+                const int64_t p0 = (tiles - 1 - it / hp.n_head_kv) * kAttendTileRows;
+                const int nq = (int)std::min<int64_t>(kAttendTileRows, pairs - p0);
+                const float * qs[kAttendTileRows];
+                float * os[kAttendTileRows];
+                int nk[kAttendTileRows];
+                for (int r = 0; r < nq; ++r) {
+                    const int64_t t = rs + (p0 + r) / n_gqa;
+                    const int h = g * n_gqa + (int)((p0 + r) % n_gqa);
+                    qs[r] = q_.data() + t * n_q + (size_t)h * hd;
+                    os[r] = attn_.data() + t * n_q + (size_t)h * hd;
+                    nk[r] = b.n_past + (int)t + 1;
+                }
+                const size_t kv_off = (size_t)g * hd;
+                kt.attend_tile(hd, nq, qs, nk, kc + kv_off, vc + kv_off, (size_t)n_kv, kq_scale, scratch, os);
+            }
+        } else {
             std::atomic<int> & counter = counters_[op++];
             const int64_t items = (int64_t)rn * hp.n_head;
             const int hd = hp.head_dim;

@@ -44,6 +44,7 @@ void fill_avx512_vec_dot(kernel_table & t) {
     t.from_float[type_slot(T_Q8_K)] = quantize_row_q8_K_avx512;
     t.vec_dot[type_slot(T_BF16)] = vec_dot_bf16_avx512;
     fill_avx512_f16(t);
+    fill_avx512_attention(t);
 }
 
 }  // namespace ggufpy
