@@ -10,6 +10,7 @@
 #include "ggufpy/blocks.h"
 #include "ggufpy/float_bits.h"
 #include "ggufpy/kernels.h"
+#include "exp.h"
 #include "kquant_tile.h"
 #include "legacy_tile.h"
 #include "nf4_lut.h"
@@ -446,27 +447,6 @@ void scale_f16_avx2(size_t n, uint16_t * y, float a) {
     for (; i < n; ++i) y[i] = f2h(h2f(y[i]) * a);
 }
 
-// expf for 8 lanes: Cody-Waite range reduction and a degree-5 polynomial (~1 ulp, as ggml_v_expf's
-// accuracy class). Inputs are clamped to [-87, 88] so 2**k stays a normal float: exp(-87) ~ 1.6e-38
-// stands in for smaller results and exp(88) ~ 1.7e38 for larger ones (silu's use makes both harmless).
-inline __m256 exp_ps(__m256 x) {
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-    const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, ln2_hi, x);
-    r = _mm256_fnmadd_ps(k, ln2_lo, r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 void silu_mul_avx2(size_t n, float * y, const float * g, const float * u) {
     const __m256 one = _mm256_set1_ps(1.0f);
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -522,6 +502,7 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.mad_f16_f16 = mad_f16_f16_avx2;
     t.scale_f16 = scale_f16_avx2;
     t.silu_mul = silu_mul_avx2;
+    fill_avx2_attention(t);
     fill_avx2_kquant_packed(t);  // packed Q4_K, Q6_K, TQ2_0 (and TQ2_0's vec_dot, kquant_packed.h)
 }
 
