@@ -98,7 +98,7 @@ void q6_K_cols16(size_t nb, const block_q6_Kx8 * wa, const block_q6_Kx8 * wb, co
 // the 8-row kernels of kquant_packed.h (the same per-row arithmetic, so the results agree bitwise).
 void packed_dot_q6_K(size_t n, const void * vw, size_t row0, int nr, const void * va, size_t a_stride, int nc, float * out,
                      size_t out_stride) {
-    constexpr int CMAX = 8;
+    constexpr int CMAX = 12;  // activation rows per tile: 12 accumulators + 12 sums in the 32 zmm (8: ~9% slower)
     if (nc == 1 || nr <= KP_ROWS) return packed_dot<block_q6_Kx8>(n, vw, row0, nr, va, a_stride, nc, out, out_stride);
     const size_t nb = n / QK_K;
     const auto * w = (const block_q6_Kx8 *)vw + row0 / KP_ROWS * nb;
