@@ -104,6 +104,8 @@ struct pk_f16_scale {
 // decode_panels: panels the decode kernel (one activation row) reads side by side, as that many memory streams.
 // Measured on the 1.1B-shaped model, one thread (tokens/s, one panel -> two): Q8_0 17.5 -> 19.8, Q4_0
 // 38 -> 31 (its two-vector unpack per chunk makes it the slower side there); software prefetch did not help.
+// With the scales-first layout (and every matrix in the huge-page arena) Q8_0 no longer gains from two
+// (1.1B-shaped decode, 3 alternating runs each, two -> one: 1 thread 15.4 -> 16.7, 2 threads 29.9 -> 31.5).
 struct pk_q4_0 : pk_offset<3>, pk_f16_scale<block_q4_0> {
     using wblock = block_q4_0;
     static constexpr int decode_panels = 1;
@@ -128,7 +130,7 @@ struct pk_q4_0 : pk_offset<3>, pk_f16_scale<block_q4_0> {
 
 struct pk_q8_0 : pk_offset<7>, pk_f16_scale<block_q8_0> {
     using wblock = block_q8_0;
-    static constexpr int decode_panels = 2;
+    static constexpr int decode_panels = 1;
     static constexpr int halves = 1, chunks = 4, chunk_bytes = 128, n_vec = 2;  // dwords 2m, 2m + 1
     static inline void chunk(const uint8_t * p, const uint8_t *, int m, __m512i * w, int * j) {
         w[0] = _mm512_loadu_si512(p);
