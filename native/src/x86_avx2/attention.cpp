@@ -1,5 +1,5 @@
 // The prompt flash attention (kernels.h attend_tile) with AVX2 + FMA: x86_avx512/attention.cpp's algorithm
-// (read its header for the scratch layout and the per-row arithmetic) in four vectors of 8 lanes, the masks
+// (read its header for the per-row arithmetic; scratch: kernels.h attend_scratch) in four vectors of 8 lanes, the masks
 // as blends. Only blocks where some row of the tile has fewer keys than the block holds need them; a block
 // every row sees whole runs unmasked (the same floats: a blend that keeps every lane is the identity).
 #include <immintrin.h>
@@ -81,11 +81,8 @@ inline void accumulate_all(int hd, int kb, const float * PT, const float * Vf, c
 
 void attend_tile_avx2(int hd, int nq, const float * const * q, const int * n_keys, const uint16_t * K,
                       const uint16_t * V, size_t kv_stride, float scale, float * scratch, float * const * out) {
-    float * QT = scratch;
-    float * OT = QT + (size_t)hd * kRows;
-    float * PT = OT + (size_t)hd * kRows;
-    float * Kf = PT + (size_t)kKeys * kRows;
-    float * Vf = Kf + (size_t)kKeys * hd;
+    const attend_scratch sc(scratch, (size_t)hd);
+    float *QT = sc.QT, *OT = sc.OT, *PT = sc.PT, *Kf = sc.Kf, *Vf = sc.Vf;
 
     alignas(32) int nk[kRows];
     int kmax = 0, kmin = std::numeric_limits<int>::max();

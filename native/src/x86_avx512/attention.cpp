@@ -2,12 +2,8 @@
 // head, with the rows in the vector lanes, so every step is vertical (no horizontal sums, no per-row scalar
 // softmax) and each K/V block is converted from F16 once for all 32 rows.
 //
-// Scratch layout (floats; row r of the tile is lane r % 16 of vector r / 16):
-//   QT[d][32]    the query rows transposed (padding lanes zero)
-//   OT[d][32]    the output accumulators, transposed
-//   PT[j][32]    scores, then probabilities, of the block's keys
-//   Kf[j][hd]    the block's K rows widened to float32 (broadcast one element at a time)
-//   Vf[j][hd]    the block's V rows, the same
+// Scratch: kernels.h attend_scratch (row r of the tile is lane r % 16 of vector r / 16; padding lanes of QT
+// zero; Kf and Vf are read one element at a time, broadcast).
 // Per row, over blocks of kKeys keys (key j of a block valid for lane r when j < n_keys[r]):
 //   s_j = (sum_d k_jd q_d, a single fma chain in d order) * scale
 //   M' = max(M, max_valid s_j); on lanes where M' > M: S *= e, O *= e with e = exp(M - M')
@@ -111,11 +107,8 @@ inline void accumulate(int hd, int kb, int d0, const float * PT, const float * V
 
 void attend_tile_avx512(int hd, int nq, const float * const * q, const int * n_keys, const uint16_t * K,
                         const uint16_t * V, size_t kv_stride, float scale, float * scratch, float * const * out) {
-    float * QT = scratch;
-    float * OT = QT + (size_t)hd * kRows;
-    float * PT = OT + (size_t)hd * kRows;
-    float * Kf = PT + (size_t)kKeys * kRows;
-    float * Vf = Kf + (size_t)kKeys * hd;
+    const attend_scratch sc(scratch, (size_t)hd);
+    float *QT = sc.QT, *OT = sc.OT, *PT = sc.PT, *Kf = sc.Kf, *Vf = sc.Vf;
 
     int nk[kRows];
     int kmax = 0;
