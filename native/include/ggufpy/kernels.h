@@ -54,15 +54,7 @@ using silu_mul_fn = void (*)(size_t n, float * y, const float * g, const float *
 // model's row-at-a-time kernel (dot_f16_f32_rows / mad_f16_rows).
 constexpr int kAttendTileRows = 32;
 constexpr int kAttendTileKeys = 32;
-// The kernels' scratch (floats; tile row r is lane r of a row of 32):
-//   QT[d][32] the query rows transposed, OT[d][32] the output accumulators transposed, PT[j][32] the
-//   block's scores then probabilities, Kf[j][hd] / Vf[j][hd] the block's K / V rows widened to float32.
-struct attend_scratch {
-    float *QT, *OT, *PT, *Kf, *Vf;
-    attend_scratch(float * s, size_t hd)
-        : QT(s), OT(QT + hd * kAttendTileRows), PT(OT + hd * kAttendTileRows), Kf(PT + (size_t)kAttendTileKeys * kAttendTileRows),
-          Vf(Kf + (size_t)kAttendTileKeys * hd) {}
-};
+// (scratch layout: src/attend_tile.h)
 constexpr size_t attend_tile_scratch_floats(size_t hd) {
     return 2 * hd * kAttendTileRows + (size_t)kAttendTileKeys * kAttendTileRows + 2 * (size_t)kAttendTileKeys * hd;
 }

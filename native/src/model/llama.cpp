@@ -588,11 +588,11 @@ void LlamaModel::forward_thread(int ith) {
         const bool last = il == hp.n_layer - 1;
         const int rs = last ? b.out_row0 : 0, rn = last ? b.n_out : n;
         if (rn == 0) break;
+        std::atomic<int> & counter = counters_[op++];
+        const int hd = hp.head_dim;
         if (n >= kFlashTileQ && kt.attend_tile) {
             // Tiles of kAttendTileRows (token, head) rows of one KV head: rows r = t' * n_gqa + i for the
             // group's heads i and tokens t' of [rs, rs + rn); the last tiles (most keys) first.
-            std::atomic<int> & counter = counters_[op++];
-            const int hd = hp.head_dim;
             const int64_t pairs = (int64_t)rn * n_gqa;
             const int64_t tiles = (pairs + kAttendTileRows - 1) / kAttendTileRows;
             const int64_t items = tiles * hp.n_head_kv;
@@ -614,9 +614,7 @@ void LlamaModel::forward_thread(int ith) {
                 kt.attend_tile(hd, nq, qs, nk, kc + kv_off, vc + kv_off, (size_t)n_kv, kq_scale, scratch, os);
             }
         } else {
-            std::atomic<int> & counter = counters_[op++];
             const int64_t items = (int64_t)rn * hp.n_head;
-            const int hd = hp.head_dim;
             const bool one_row = n < kFlashTileQ;  // ggml picks the kernel by the batch's row count
             for (int64_t it = counter.fetch_add(1, std::memory_order_relaxed); it < items; it = counter.fetch_add(1, std::memory_order_relaxed)) {
                 const int64_t t = rs + it / hp.n_head;

@@ -1,5 +1,5 @@
 // The prompt flash attention (kernels.h attend_tile) with AVX2 + FMA: x86_avx512/attention.cpp's algorithm
-// (read its header for the per-row arithmetic; scratch: kernels.h attend_scratch) in four vectors of 8 lanes, the masks
+// (read its header for the per-row arithmetic; scratch: attend_tile.h attend_scratch) in four vectors of 8 lanes, the masks
 // as blends. Only blocks where some row of the tile has fewer keys than the block holds need them; a block
 // every row sees whole runs unmasked (the same floats: a blend that keeps every lane is the identity).
 #include <immintrin.h>
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "attend_tile.h"
 #include "exp.h"
 #include "ggufpy/kernels.h"
 
@@ -85,16 +86,9 @@ void attend_tile_avx2(int hd, int nq, const float * const * q, const int * n_key
     float *QT = sc.QT, *OT = sc.OT, *PT = sc.PT, *Kf = sc.Kf, *Vf = sc.Vf;
 
     alignas(32) int nk[kRows];
-    int kmax = 0, kmin = std::numeric_limits<int>::max();
-    for (int r = 0; r < kRows; ++r) {
-        nk[r] = r < nq ? n_keys[r] : 0;
-        if (nk[r] > kmax) kmax = nk[r];
-        if (r < nq && nk[r] < kmin) kmin = nk[r];
-    }
-    std::memset(QT, 0, sizeof(float) * (size_t)hd * kRows);
-    std::memset(OT, 0, sizeof(float) * (size_t)hd * kRows);
-    for (int r = 0; r < nq; ++r)
-        for (int d = 0; d < hd; ++d) QT[(size_t)d * kRows + r] = q[r][d];
+    const int kmax = sc.begin(nq, q, n_keys, nk);
+    int kmin = kmax;  // the fewest keys a row of the tile sees
+    for (int r = 0; r < nq; ++r) kmin = nk[r] < kmin ? nk[r] : kmin;
 
     __m256i nkv[kNV];
     __m256 M[kNV], S[kNV];
@@ -148,8 +142,7 @@ void attend_tile_avx2(int hd, int nq, const float * const * q, const int * n_key
 
     alignas(32) float inv[kRows];
     for (int v = 0; v < kNV; ++v) _mm256_store_ps(inv + 8 * v, _mm256_div_ps(_mm256_set1_ps(1.0f), S[v]));
-    for (int r = 0; r < nq; ++r)
-        for (int d = 0; d < hd; ++d) out[r][d] = OT[(size_t)d * kRows + r] * inv[r];
+    sc.finish(nq, inv, out);
 }
 
 }  // namespace

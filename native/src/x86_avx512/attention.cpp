@@ -2,7 +2,7 @@
 // head, with the rows in the vector lanes, so every step is vertical (no horizontal sums, no per-row scalar
 // softmax) and each K/V block is converted from F16 once for all 32 rows.
 //
-// Scratch: kernels.h attend_scratch (row r of the tile is lane r % 16 of vector r / 16; padding lanes of QT
+// Scratch: attend_tile.h attend_scratch (row r of the tile is lane r % 16 of vector r / 16; padding lanes of QT
 // zero; Kf and Vf are read one element at a time, broadcast).
 // Per row, over blocks of kKeys keys (key j of a block valid for lane r when j < n_keys[r]):
 //   s_j = (sum_d k_jd q_d, a single fma chain in d order) * scale
@@ -19,6 +19,7 @@
 #include <cstring>
 #include <limits>
 
+#include "attend_tile.h"
 #include "ggufpy/kernels.h"
 
 namespace ggufpy {
@@ -111,15 +112,7 @@ void attend_tile_avx512(int hd, int nq, const float * const * q, const int * n_k
     float *QT = sc.QT, *OT = sc.OT, *PT = sc.PT, *Kf = sc.Kf, *Vf = sc.Vf;
 
     int nk[kRows];
-    int kmax = 0;
-    for (int r = 0; r < kRows; ++r) {
-        nk[r] = r < nq ? n_keys[r] : 0;
-        if (nk[r] > kmax) kmax = nk[r];
-    }
-    std::memset(QT, 0, sizeof(float) * (size_t)hd * kRows);
-    std::memset(OT, 0, sizeof(float) * (size_t)hd * kRows);
-    for (int r = 0; r < nq; ++r)
-        for (int d = 0; d < hd; ++d) QT[(size_t)d * kRows + r] = q[r][d];
+    const int kmax = sc.begin(nq, q, n_keys, nk);
 
     const __m512i nkv[2] = {_mm512_loadu_si512(nk), _mm512_loadu_si512(nk + 16)};
     const __m512 vscale = _mm512_set1_ps(scale);
@@ -172,8 +165,7 @@ void attend_tile_avx512(int hd, int nq, const float * const * q, const int * n_k
 
     alignas(64) float inv[kRows];
     for (int v = 0; v < 2; ++v) _mm512_storeu_ps(inv + 16 * v, _mm512_div_ps(_mm512_set1_ps(1.0f), S[v]));
-    for (int r = 0; r < nq; ++r)
-        for (int d = 0; d < hd; ++d) out[r][d] = OT[(size_t)d * kRows + r] * inv[r];
+    sc.finish(nq, inv, out);
 }
 
 }  // namespace
