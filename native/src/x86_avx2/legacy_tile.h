@@ -1,5 +1,5 @@
-// 256-bit kernels for the 32-element legacy and code-book types (Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 x Q8_0;
-// Q4_1, Q5_1 x Q8_1): a one-pair dot (vec_dot) and a tile of up to RMAX weight rows x CMAX activation rows
+// 256-bit kernels for the 32-element legacy and code-book types (Q5_0, IQ4_NL, MXFP4 x Q8_0; Q4_1, Q5_1
+// x Q8_1; Q4_0 and Q8_0 are packed at load instead, legacy_packed.cpp of each ISA): a one-pair dot (vec_dot) and a tile of up to RMAX weight rows x CMAX activation rows
 // (mat_dot), which unpacks each weight block and converts each scale once per tile instead of once per dot
 // product.
 //
@@ -92,18 +92,6 @@ struct lt_f16_scales {
     }
 };
 
-struct lt_q8_0 : lt_f16_scales<block_q8_0> {
-    using ablock = block_q8_0;
-    static constexpr bool sign_w = true, affine = false;
-    static constexpr int offset = 0;
-    static inline __m256i wq(const wblock & b) { return lt_load(b.qs); }
-};
-struct lt_q4_0 : lt_f16_scales<block_q4_0> {
-    using ablock = block_q8_0;
-    static constexpr bool sign_w = false, affine = false;
-    static constexpr int offset = 8;
-    static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
-};
 struct lt_q4_1 : lt_f16_scales<block_q4_1> {
     using ablock = block_q8_1;
     static constexpr bool sign_w = false, affine = true;

@@ -2,15 +2,8 @@
 // lane holds one weight row and a matmul is vpdpbusd with the activations broadcast from memory
 // ({1to16}) — no nibble shuffles across lanes, no sign tricks, no horizontal sums per block.
 //
-// Packed layout: panels of 4 groups of 16 rows (64 rows; the decode kernel reads a panel as one linear
-// stream, T::decode_panels of them side by side). Panel p, block b (b = 0 .. nb-1): the 4 groups' scales,
-// then their chunk 0, chunk 1, ..:
-//   [d: g0 g1 g2 g3][chunk 0: g0 g1 g2 g3][chunk 1: g0 .. g3] ..
-// Scales first because the kernels read them first: with the scales at the block's end, each block began
-// with a load 2 KB ahead and went back, and the decode stream ran well below the read bandwidth (1.1B-shaped
-// model, tokens/s, 1 thread: Q4_0 ~32 -> ~43, Q8_0 ~16.6 -> ~18.6, NF4 ~33 -> ~37; 2 threads: Q4_0 ~37 -> ~58,
-// Q8_0 ~23.7 -> ~26.7; medians of 3-4 alternating runs). The K-quant panels (kquant_packed.h) had them first.
-// with, for the group's 16 rows r:
+// Layout, prepared activations and the float chain: x86_avx2/legacy_packed.h (panels of 4 groups of 16 rows,
+// 64 rows; each block's scales first, then its chunks), with, for the group's 16 rows r:
 //   Q4_0 chunk m (64 bytes), dword r = bytes 4m..4m+3 of row r's qs (low nibbles: elements 4m..4m+3, high
 //        nibbles: 16+4m..16+4m+3), q unsigned 0..15 as in the file; m = 0..3;
 //   Q8_0 chunk m (128 bytes) = vectors j = 2m, 2m+1; dword r of vector j = bytes 4j..4j+3 of row r's qs
@@ -19,20 +12,14 @@
 //        32..63, each half in Q4_0's nibble order (code-book indices; the file's byte i holds elements i
 //        and i + 32, so repacking moves nibbles);
 //   d: the 16 rows' scales: f16 (32 bytes; Q4_0, Q8_0) or float32 d * 2**-14 (64 bytes; NF4's Q1.14 codes).
-// Rows past n_rows (padding) are zero: d = 0, so they contribute 0 and are never stored.
 //
-// Prepared activations (act_prep, from Q8_0 rows): per block {float d, int32 sum = Σ q_a, int8 qs[32]}.
-//
-// Arithmetic, per (weight row, activation row) pair, activation blocks in order from acc = 0:
-//   isum = Σ q_w q_a over the block (exact: Q4_0 as Σ q a - 8 Σ a, Q8_0 as Σ (w + 128) a - 128 Σ a, NF4
-//          as 256 (Σ (hi + 64) a - 64 Σ a) + Σ lo a, see pk_nf4)
-//   acc  = fma(d_w * d_a, float(isum), acc)     (d_w, d_a as float; float(isum) rounds only for NF4)
-// vec_dot below evaluates the same single chain with scalar FMA, so decode (one row), the tiles and
-// vec_dot agree bitwise.
+// isum = Σ q_w q_a per block, exact: Q4_0 as Σ q a - 8 Σ a, Q8_0 as Σ (w + 128) a - 128 Σ a, NF4 as
+// 256 (Σ (hi + 64) a - 64 Σ a) + Σ lo a (see pk_nf4).
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "../x86_avx2/legacy_packed.h"
 #include "ggufpy/blocks.h"
 #include "ggufpy/kernels.h"
 
@@ -42,34 +29,6 @@ namespace {
 
 constexpr int kGroup = 16;  // rows per group: one per zmm int32 lane
 constexpr int kPanel = 4;   // groups per panel (the packed form's row_group is kPanel * kGroup)
-
-struct q8p_block {
-    float d;
-    int32_t sum;
-    int8_t qs[32];
-};
-static_assert(sizeof(q8p_block) == 40, "prepared Q8_0 block");
-
-inline int hsum_i32x8(__m256i s) {
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 1));
-    return _mm_cvtsi128_si32(h);
-}
-
-size_t prep_bytes_q8_0(size_t n) { return n / 32 * sizeof(q8p_block); }
-
-void prep_q8_0(const void * src, void * dst, size_t n) {
-    const auto * x = (const block_q8_0 *)src;
-    auto * y = (q8p_block *)dst;
-    const __m256i ones = _mm256_set1_epi8(1);
-    for (size_t b = 0; b < n / 32; ++b) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        y[b].d = _cvtsh_ss(x[b].d);
-        y[b].sum = hsum_i32x8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q));  // Σ 1 * q
-        _mm256_storeu_si256((__m256i *)y[b].qs, q);
-    }
-}
 
 // ---- per-type traits --------------------------------------------------------------------------------
 // A packed block holds `halves` activation blocks' worth of weights (Q4_0, Q8_0: 1; NF4: 2, one scale),
@@ -94,11 +53,8 @@ struct pk_offset {
 
 // f16 block scales (first member d of the block), 32 bytes per group.
 template <class W>
-struct pk_f16_scale {
-    static constexpr int d_bytes = 32;
+struct pk_f16_scale : pk_f16_scale_of<W, kGroup> {
     static inline __m512 scales(const uint8_t * p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
-    static void pack_scale(const W & b, int r, uint8_t * d) { std::memcpy(d + 2 * r, &b.d, 2); }
-    static float row_scale(const W & b) { return _cvtsh_ss(b.d); }
 };
 
 // decode_panels: panels the decode kernel (one activation row) reads side by side, as that many memory streams.
@@ -269,181 +225,73 @@ struct pk_nf4 {
     }
 };
 
-// Where group g's scales and chunk 0 of block 0 are (a block: the panel's 4 groups' scales, then the
-// chunks); chunk k is k * chunk_stride further, block b b * block_bytes further. Chunk k of the panel's 4
-// groups lie together, so the decode kernel (scales, then chunk by chunk over 4 groups) reads each block
-// front to back.
-template <class T>
-struct layout {
-    static constexpr size_t qs_bytes = (size_t)T::halves * T::chunks * T::chunk_bytes;  // per group and block
-    static constexpr size_t block_bytes = kPanel * (qs_bytes + T::d_bytes);             // a multiple of 64
-    static constexpr size_t chunk_stride = kPanel * T::chunk_bytes;
-    static const uint8_t * qs(const uint8_t * w, size_t nb, size_t g) {
-        return w + g / kPanel * nb * block_bytes + kPanel * T::d_bytes + g % kPanel * T::chunk_bytes;
-    }
-    static const uint8_t * d(const uint8_t * w, size_t nb, size_t g) {
-        return w + g / kPanel * nb * block_bytes + g % kPanel * T::d_bytes;
-    }
-};
-
-template <class T>
-size_t packed_bytes(size_t n_rows, size_t n) {
-    constexpr size_t rows = kPanel * kGroup;
-    return (n_rows + rows - 1) / rows * (n / (32 * T::halves)) * layout<T>::block_bytes;
-}
-
-template <class T>
-void repack(const void * src, size_t n_rows, size_t n, void * dst) {
-    using W = typename T::wblock;
-    using L = layout<T>;
-    const size_t nb = n / (32 * T::halves);
-    std::memset(dst, 0, packed_bytes<T>(n_rows, n));
-    for (size_t row = 0; row < n_rows; ++row) {
-        const size_t g = row / kGroup;
-        const int r = (int)(row % kGroup);
-        uint8_t * qs = (uint8_t *)L::qs((const uint8_t *)dst, nb, g);
-        uint8_t * d = (uint8_t *)L::d((const uint8_t *)dst, nb, g);
-        const W * x = (const W *)src + row * nb;
-        for (size_t b = 0; b < nb; ++b) {
-            T::pack_row(x[b], r, qs + b * L::block_bytes, L::chunk_stride);
-            T::pack_scale(x[b], r, d + b * L::block_bytes);
-        }
-    }
-}
-
 // ---- the tile: G groups (16 G rows) x C activation rows ------------------------------------------------
 template <class T, int G, int C>
-void tile(size_t nb, const uint8_t * w, size_t g0, const q8p_block * const * a, float * out, size_t os, int nr) {
-    using L = layout<T>;
-    // K int32 chains per pair: two when there are few pairs (vpdpbusd latency) or the type needs two
-    constexpr int K = ((C == 1 && G <= kPanel) || T::min_acc == 2) ? 2 : 1;
-    const uint8_t * wq[G];
-    const uint8_t * wd[G];
-    for (int g = 0; g < G; ++g) {
-        wq[g] = L::qs(w, nb, g0 + g);
-        wd[g] = L::d(w, nb, g0 + g);
-    }
-    __m512 acc[G][C];
-    for (int g = 0; g < G; ++g)
-        for (int c = 0; c < C; ++c) acc[g][c] = _mm512_setzero_ps();
-    for (size_t b = 0; b < nb; ++b) {
-        __m512 dw[G];
-        for (int g = 0; g < G; ++g) dw[g] = T::scales(wd[g] + b * L::block_bytes);
-        for (int h = 0; h < T::halves; ++h) {
-            const size_t ab = b * T::halves + h;  // activation block
-            __m512i isum[G][C][K];
-            for (int g = 0; g < G; ++g)
-                for (int c = 0; c < C; ++c)
-                    for (int k = 0; k < K; ++k) isum[g][c][k] = _mm512_setzero_si512();
-            for (int m = 0; m < T::chunks; ++m) {
-                __m512i wv[G][T::n_vec];
-                int j[T::n_vec];
+struct tile {
+    static void run(size_t nb, const uint8_t * w, size_t g0, const q8p_block * const * a, float * out, size_t os, int nr) {
+        using L = layout<T, kGroup, kPanel>;
+        // K int32 chains per pair: two when there are few pairs (vpdpbusd latency) or the type needs two
+        constexpr int K = ((C == 1 && G <= kPanel) || T::min_acc == 2) ? 2 : 1;
+        const uint8_t * wq[G];
+        const uint8_t * wd[G];
+        for (int g = 0; g < G; ++g) {
+            wq[g] = L::qs(w, nb, g0 + g);
+            wd[g] = L::d(w, nb, g0 + g);
+        }
+        __m512 acc[G][C];
+        for (int g = 0; g < G; ++g)
+            for (int c = 0; c < C; ++c) acc[g][c] = _mm512_setzero_ps();
+        for (size_t b = 0; b < nb; ++b) {
+            __m512 dw[G];
+            for (int g = 0; g < G; ++g) dw[g] = T::scales(wd[g] + b * L::block_bytes);
+            for (int h = 0; h < T::halves; ++h) {
+                const size_t ab = b * T::halves + h;  // activation block
+                __m512i isum[G][C][K];
                 for (int g = 0; g < G; ++g)
-                    T::chunk(wq[g] + b * L::block_bytes + (h * T::chunks + m) * L::chunk_stride, wd[g] + b * L::block_bytes, m,
-                             wv[g], j);
-                for (int c = 0; c < C; ++c)
-                    for (int v = 0; v < T::n_vec; ++v) {
-                        int32_t u;
-                        std::memcpy(&u, a[c][ab].qs + 4 * j[v], 4);
-                        const __m512i av = _mm512_set1_epi32(u);
-                                        for (int g = 0; g < G; ++g) {
-                            __m512i & s = isum[g][c][T::template acc_of<K>(v)];
-                            s = _mm512_dpbusd_epi32(s, wv[g][v], av);
+                    for (int c = 0; c < C; ++c)
+                        for (int k = 0; k < K; ++k) isum[g][c][k] = _mm512_setzero_si512();
+                for (int m = 0; m < T::chunks; ++m) {
+                    __m512i wv[G][T::n_vec];
+                    int j[T::n_vec];
+                    for (int g = 0; g < G; ++g)
+                        T::chunk(wq[g] + b * L::block_bytes + (h * T::chunks + m) * L::chunk_stride, wd[g] + b * L::block_bytes, m,
+                                 wv[g], j);
+                    for (int c = 0; c < C; ++c)
+                        for (int v = 0; v < T::n_vec; ++v) {
+                            int32_t u;
+                            std::memcpy(&u, a[c][ab].qs + 4 * j[v], 4);
+                            const __m512i av = _mm512_set1_epi32(u);
+                            for (int g = 0; g < G; ++g) {
+                                __m512i & s = isum[g][c][T::template acc_of<K>(v)];
+                                s = _mm512_dpbusd_epi32(s, wv[g][v], av);
+                            }
                         }
+                }
+                for (int c = 0; c < C; ++c) {
+                    const __m512i sum = _mm512_set1_epi32(a[c][ab].sum);
+                    const __m512 da = _mm512_set1_ps(a[c][ab].d);
+                    for (int g = 0; g < G; ++g) {
+                        const __m512 s = _mm512_cvtepi32_ps(T::template combine<K>(isum[g][c], sum));
+                        acc[g][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[g], da), s, acc[g][c]);
                     }
-            }
-            for (int c = 0; c < C; ++c) {
-                const __m512i sum = _mm512_set1_epi32(a[c][ab].sum);
-                const __m512 da = _mm512_set1_ps(a[c][ab].d);
-                for (int g = 0; g < G; ++g) {
-                    const __m512 s = _mm512_cvtepi32_ps(T::template combine<K>(isum[g][c], sum));
-                    acc[g][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[g], da), s, acc[g][c]);
                 }
             }
         }
-    }
-    for (int c = 0; c < C; ++c)
-        for (int g = 0; g < G; ++g) {
-            const int left = nr - g * kGroup;
-            if (left <= 0) break;
-            float * o = out + (size_t)c * os + g * kGroup;
-            if (left >= kGroup)
-                _mm512_storeu_ps(o, acc[g][c]);
-            else
-                _mm512_mask_storeu_ps(o, (__mmask16)((1u << left) - 1), acc[g][c]);
-        }
-}
-
-// Any group count x activation rows: tiles of GMAX x CMAX, edges with smaller instantiations.
-template <class T, int GMAX, int CMAX>
-struct tiler {
-    template <int G, int C>
-    static void run_gc(size_t nb, const uint8_t * w, size_t g0, const q8p_block * const * a, float * out, size_t os, int nr,
-                       int ng, int nc) {
-        if constexpr (G > 1) {
-            if (ng < G) return run_gc<G - 1, C>(nb, w, g0, a, out, os, nr, ng, nc);
-        }
-        if constexpr (C > 1) {
-            if (nc < C) return run_gc<G, C - 1>(nb, w, g0, a, out, os, nr, ng, nc);
-        }
-        tile<T, G, C>(nb, w, g0, a, out, os, nr);
+        for (int c = 0; c < C; ++c)
+            for (int g = 0; g < G; ++g) {
+                const int left = nr - g * kGroup;
+                if (left <= 0) break;
+                float * o = out + (size_t)c * os + g * kGroup;
+                if (left >= kGroup)
+                    _mm512_storeu_ps(o, acc[g][c]);
+                else
+                    _mm512_mask_storeu_ps(o, (__mmask16)((1u << left) - 1), acc[g][c]);
+            }
     }
 };
 
 template <class T, int GMAX, int CMAX>
-void packed_dot(size_t n, const void * vw, size_t row0, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
-    const size_t nb = n / (32 * T::halves);
-    const uint8_t * w = (const uint8_t *)vw;
-    const int n_groups = (nr + kGroup - 1) / kGroup;
-    constexpr int G1 = T::decode_panels * kPanel;  // one activation row: whole panels, each read front to back
-    const int gstep = nc == 1 ? G1 : GMAX;
-    for (int g0 = 0; g0 < n_groups; g0 += gstep) {
-        const int ng = n_groups - g0 < gstep ? n_groups - g0 : gstep;
-        for (int c0 = 0; c0 < nc; c0 += CMAX) {
-            const int ncc = nc - c0 < CMAX ? nc - c0 : CMAX;
-            const q8p_block * a[CMAX];
-            for (int c = 0; c < ncc; ++c) a[c] = (const q8p_block *)((const uint8_t *)va + (size_t)(c0 + c) * as);
-            float * o = out + (size_t)c0 * os + (size_t)g0 * kGroup;
-            const size_t wg = row0 / kGroup + (size_t)g0;  // global index of the tile's first group
-            const int nrr = nr - g0 * kGroup;
-            if (nc == 1)
-                tiler<T, G1, 1>::template run_gc<G1, 1>(nb, w, wg, a, o, os, nrr, ng, 1);
-            else
-                tiler<T, GMAX, CMAX>::template run_gc<GMAX, CMAX>(nb, w, wg, a, o, os, nrr, ng, ncc);
-        }
-    }
-}
-
-// vec_dot on the file's rows and Q8_0 activations: the packed kernels' per-pair arithmetic (header), one
-// activation block at a time, each prepared on the fly.
-template <class T>
-float vec_dot(size_t n, const void * vw, const void * va) {
-    using W = typename T::wblock;
-    const W * x = (const W *)vw;
-    const block_q8_0 * y = (const block_q8_0 *)va;
-    __m128 acc = _mm_setzero_ps();
-    for (size_t b = 0; b < n / (32 * T::halves); ++b) {
-        const float dw = T::row_scale(x[b]);
-        for (int h = 0; h < T::halves; ++h) {
-            q8p_block ab;
-            prep_q8_0(&y[b * T::halves + h], &ab, 32);
-            const int isum = T::half_isum(x[b], h, ab);
-            const __m128 d = _mm_mul_ss(_mm_set_ss(dw), _mm_set_ss(ab.d));
-            acc = _mm_fmadd_ss(d, _mm_cvtsi32_ss(_mm_setzero_ps(), isum), acc);
-        }
-    }
-    return _mm_cvtss_f32(acc);
-}
-
-template <class T, int GMAX, int CMAX>
-repack_kernels kernels_of() {
-    repack_kernels k;
-    k.row_group = kPanel * kGroup;
-    k.packed_bytes = packed_bytes<T>;
-    k.repack = repack<T>;
-    k.packed_dot = packed_dot<T, GMAX, CMAX>;
-    return k;
-}
+repack_kernels kernels_of() { return packed_kernels_of<tile, T, kGroup, kPanel, GMAX, CMAX>(); }
 
 }  // namespace
 

@@ -1,0 +1,168 @@
+// Packed Q4_0 and Q8_0 weights for AVX2 (the avx2 and avx512 tables; the avx512vnni table has its own
+// 16-row form, x86_avx512vnni/legacy_packed.cpp): repacked once at load into groups of 8 rows, so one ymm
+// int32 lane holds one weight row and a matmul is vpmaddubsw against 4 activation bytes broadcast to all
+// lanes: no nibble shuffles across lanes, no horizontal sums, one scale conversion per 8 rows.
+//
+// Layout (legacy_packed.h): panels of 4 groups of 8 rows (32 rows), each block's scales first, then its
+// chunks; for the group's 8 rows r:
+//   d: the 8 rows' f16 scales (16 bytes);
+//   Q4_0 chunk m (32 bytes), dword r = bytes 4m..4m+3 of row r's qs (low nibbles: elements 4m..4m+3, high
+//        nibbles: 16+4m..16+4m+3), q unsigned 0..15 as in the file; m = 0..3;
+//   Q8_0 chunk m (64 bytes) = vectors j = 2m, 2m+1; dword r of vector j = bytes 4j..4j+3 of row r's qs
+//        (signed, as in the file); m = 0..3.
+// Per panel and block: Q4_0 4 * (16 + 128) = 576 bytes, Q8_0 4 * (16 + 256) = 1088 (the file's 18 and 34
+// per row). Rows past n_rows (padding) are zero: d = 0, so they contribute 0 and are never stored.
+//
+// Per (weight row, activation row) pair and block, isum = Σ q_w q_a exactly (then legacy_packed.h's float
+// chain, the avx512vnni table's too):
+//     Q4_0 as Σ q a - 8 Σ a: vpmaddubsw pair sums |.| <= 2 * 15 * 128 = 3840, the block's eight added in
+//          int16 (|.| <= 30720 < 2**15), then one vpmaddwd;
+//     Q8_0 as Σ |w| (a sign w) (ggml's sign trick): pair sums <= 2 * 128 * 127 = 32512, since activations
+//          come from from_float (|q_a| <= 127; -128 would overflow vpsignb), one vpmaddwd per vector.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "ggufpy/blocks.h"
+#include "ggufpy/kernels.h"
+#include "legacy_packed.h"
+
+namespace ggufpy {
+
+namespace {
+
+constexpr int kGroup = 8;  // rows per group: one per ymm int32 lane
+constexpr int kPanel = 4;  // groups per panel (the packed form's row_group is kPanel * kGroup)
+
+inline __m256i ones16() { return _mm256_set1_epi16(1); }
+
+// ---- per-type traits --------------------------------------------------------------------------------
+// chunk(p, m, u, s, j): chunk m's n_vec weight vectors as (u: unsigned operand of vpmaddubsw, s: its sign
+// source, Q8_0 only), vector v pairing with activation dword j[v]; dot(acc, u, s, a) adds one vector's
+// products to the pair's accumulator; isum(acc, Σ a) is the block's Σ q_w q_a in int32 lanes.
+// half_isum: vec_dot's scalar view of one block (legacy_packed.h).
+struct pk_q4_0 : pk_f16_scale_of<block_q4_0, kGroup> {
+    using wblock = block_q4_0;
+    static constexpr int decode_panels = 1, halves = 1, chunks = 4, chunk_bytes = 32, n_vec = 2;  // low, high nibbles
+    static inline void chunk(const uint8_t * p, int m, __m256i * u, __m256i *, int * j) {
+        const __m256i c = _mm256_loadu_si256((const __m256i *)p);
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        u[0] = _mm256_and_si256(c, m4);
+        u[1] = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
+        j[0] = m;
+        j[1] = m + 4;
+    }
+    static inline __m256i dot(__m256i acc, __m256i u, __m256i, __m256i a) {  // int16 pairs
+        return _mm256_add_epi16(acc, _mm256_maddubs_epi16(u, a));
+    }
+    static inline __m256i isum(__m256i acc, __m256i sum) {
+        return _mm256_sub_epi32(_mm256_madd_epi16(acc, ones16()), _mm256_slli_epi32(sum, 3));
+    }
+    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
+        for (int m = 0; m < 4; ++m) std::memcpy(p + m * stride + 4 * r, b.qs + 4 * m, 4);
+    }
+    static inline int half_isum(const wblock & w, int, const q8p_block & a) {  // Σ (q - 8) a
+        const __m128i t = _mm_loadu_si128((const __m128i *)w.qs);
+        const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+        const __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)a.qs));
+        return hsum_i32x8(_mm256_madd_epi16(p, ones16())) - (a.sum << 3);
+    }
+};
+
+struct pk_q8_0 : pk_f16_scale_of<block_q8_0, kGroup> {
+    using wblock = block_q8_0;
+    static constexpr int decode_panels = 1, halves = 1, chunks = 4, chunk_bytes = 64, n_vec = 2;  // dwords 2m, 2m + 1
+    static inline void chunk(const uint8_t * p, int m, __m256i * u, __m256i * s, int * j) {
+        s[0] = _mm256_loadu_si256((const __m256i *)p);
+        s[1] = _mm256_loadu_si256((const __m256i *)(p + 32));
+        u[0] = _mm256_abs_epi8(s[0]);
+        u[1] = _mm256_abs_epi8(s[1]);
+        j[0] = 2 * m;
+        j[1] = 2 * m + 1;
+    }
+    static inline __m256i dot(__m256i acc, __m256i u, __m256i s, __m256i a) {  // int32
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(a, s)), ones16()));
+    }
+    static inline __m256i isum(__m256i acc, __m256i) { return acc; }
+    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
+        for (int j = 0; j < 8; ++j) std::memcpy(p + j / 2 * stride + j % 2 * 32 + 4 * r, b.qs + 4 * j, 4);
+    }
+    static inline int half_isum(const wblock & w, int, const q8p_block & a) {  // Σ w a
+        const __m256i q = _mm256_loadu_si256((const __m256i *)w.qs);
+        const __m256i s = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a.qs), q);
+        return hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), s), ones16()));
+    }
+};
+
+// ---- the tile: G groups (8 G rows) x C activation rows ------------------------------------------------
+template <class T, int G, int C>
+struct tile {
+    static void run(size_t nb, const uint8_t * w, size_t g0, const q8p_block * const * a, float * out, size_t os, int nr) {
+        using L = layout<T, kGroup, kPanel>;
+        const uint8_t * wq[G];
+        const uint8_t * wd[G];
+        for (int g = 0; g < G; ++g) {
+            wq[g] = L::qs(w, nb, g0 + g);
+            wd[g] = L::d(w, nb, g0 + g);
+        }
+        __m256 acc[G][C];
+        for (int g = 0; g < G; ++g)
+            for (int c = 0; c < C; ++c) acc[g][c] = _mm256_setzero_ps();
+        for (size_t b = 0; b < nb; ++b) {
+            __m256i is[G][C];
+            for (int g = 0; g < G; ++g)
+                for (int c = 0; c < C; ++c) is[g][c] = _mm256_setzero_si256();
+            for (int m = 0; m < T::chunks; ++m) {
+                __m256i u[G][T::n_vec], s[G][T::n_vec];
+                int j[T::n_vec];
+                for (int g = 0; g < G; ++g) T::chunk(wq[g] + b * L::block_bytes + m * L::chunk_stride, m, u[g], s[g], j);
+                for (int c = 0; c < C; ++c)
+                    for (int v = 0; v < T::n_vec; ++v) {
+                        int32_t q;
+                        std::memcpy(&q, a[c][b].qs + 4 * j[v], 4);
+                        const __m256i av = _mm256_set1_epi32(q);
+                        for (int g = 0; g < G; ++g) is[g][c] = T::dot(is[g][c], u[g][v], s[g][v], av);
+                    }
+            }
+            for (int g = 0; g < G; ++g) {
+                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd[g] + b * L::block_bytes)));
+                for (int c = 0; c < C; ++c) {
+                    const __m256 s = _mm256_cvtepi32_ps(T::isum(is[g][c], _mm256_set1_epi32(a[c][b].sum)));
+                    acc[g][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[c][b].d)), s, acc[g][c]);
+                }
+            }
+        }
+        for (int c = 0; c < C; ++c)
+            for (int g = 0; g < G; ++g) {
+                const int left = nr - g * kGroup;
+                if (left <= 0) break;
+                float * o = out + (size_t)c * os + g * kGroup;
+                if (left >= kGroup) {
+                    _mm256_storeu_ps(o, acc[g][c]);
+                } else {
+                    alignas(32) float t[kGroup];
+                    _mm256_store_ps(t, acc[g][c]);
+                    std::memcpy(o, t, sizeof(float) * (size_t)left);
+                }
+            }
+    }
+};
+
+// 2 groups x 3 activation rows (12 accumulators; 1 x 4, 2 x 2 and 3 x 2 measured the same within noise)
+template <class T>
+repack_kernels kernels_of() { return packed_kernels_of<tile, T, kGroup, kPanel, 2, 3>(); }
+
+}  // namespace
+
+void fill_avx2_legacy_packed(kernel_table & t) {
+    t.repack[type_slot(T_Q4_0)] = kernels_of<pk_q4_0>();
+    t.repack[type_slot(T_Q8_0)] = kernels_of<pk_q8_0>();
+    t.vec_dot[type_slot(T_Q4_0)] = vec_dot<pk_q4_0>;
+    t.vec_dot[type_slot(T_Q8_0)] = vec_dot<pk_q8_0>;
+    t.mat_dot[type_slot(T_Q4_0)] = nullptr;  // the packed form replaces the row tiles
+    t.mat_dot[type_slot(T_Q8_0)] = nullptr;
+    t.act_prep[type_slot(T_Q8_0)] = prep_q8_0;
+    t.act_prep_bytes[type_slot(T_Q8_0)] = prep_bytes_q8_0;
+}
+
+}  // namespace ggufpy
