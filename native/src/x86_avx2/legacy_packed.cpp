@@ -1,7 +1,8 @@
-// Packed Q4_0 and Q8_0 weights for AVX2 (the avx2 and avx512 tables; the avx512vnni table has its own
+// Packed Q4_0, Q8_0 and NF4 weights for AVX2 (the avx2 and avx512 tables; the avx512vnni table has its own
 // 16-row form, x86_avx512vnni/legacy_packed.cpp): repacked once at load into groups of 8 rows, so one ymm
 // int32 lane holds one weight row and a matmul is vpmaddubsw against 4 activation bytes broadcast to all
-// lanes: no nibble shuffles across lanes, no horizontal sums, one scale conversion per 8 rows.
+// lanes (NF4: vpmaddwd on the int16 codes): no nibble shuffles across lanes, no horizontal sums per row,
+// one scale conversion per 8 rows.
 //
 // Layout (legacy_packed.h): panels of 4 groups of 8 rows (32 rows), each block's scales first, then its
 // chunks; for the group's 8 rows r:
@@ -9,16 +10,19 @@
 //   Q4_0 chunk m (32 bytes), dword r = bytes 4m..4m+3 of row r's qs (low nibbles: elements 4m..4m+3, high
 //        nibbles: 16+4m..16+4m+3), q unsigned 0..15 as in the file; m = 0..3;
 //   Q8_0 chunk m (64 bytes) = vectors j = 2m, 2m+1; dword r of vector j = bytes 4j..4j+3 of row r's qs
-//        (signed, as in the file); m = 0..3.
-// Per panel and block: Q4_0 4 * (16 + 128) = 576 bytes, Q8_0 4 * (16 + 256) = 1088 (the file's 18 and 34
-// per row). Rows past n_rows (padding) are zero: d = 0, so they contribute 0 and are never stored.
+//        (signed, as in the file); m = 0..3;
+//   NF4: legacy_packed.h (two halves of 4 chunks of 32 bytes in Q4_0's nibble order; float32 scales).
+// Per panel and block: Q4_0 4 * (16 + 128) = 576 bytes, Q8_0 4 * (16 + 256) = 1088, NF4 4 * (32 + 256) =
+// 1152 (the file's 18, 34 and 36 per row). Rows past n_rows (padding) are zero: d = 0, so they contribute 0 and are never stored.
 //
 // Per (weight row, activation row) pair and block, isum = Σ q_w q_a exactly (then legacy_packed.h's float
 // chain, the avx512vnni table's too):
 //     Q4_0 as Σ q a - 8 Σ a: vpmaddubsw pair sums |.| <= 2 * 15 * 128 = 3840, the block's eight added in
 //          int16 (|.| <= 30720 < 2**15), then one vpmaddwd;
 //     Q8_0 as Σ |w| (a sign w) (ggml's sign trick): pair sums <= 2 * 128 * 127 = 32512, since activations
-//          come from from_float (|q_a| <= 127; -128 would overflow vpsignb), one vpmaddwd per vector.
+//          come from from_float (|q_a| <= 127; -128 would overflow vpsignb), one vpmaddwd per vector;
+//     NF4 as Σ code a: the int16 codes (nf4_lut.h) times the activations widened to int16, vpmaddwd
+//          (pair sums < 2**22), per (row, element pair) lane, the pairs added by one vphaddd per block.
 #include <immintrin.h>
 
 #include <cstring>
@@ -26,6 +30,7 @@
 #include "ggufpy/blocks.h"
 #include "ggufpy/kernels.h"
 #include "legacy_packed.h"
+#include "nf4_lut.h"
 
 namespace ggufpy {
 
@@ -37,13 +42,17 @@ constexpr int kPanel = 4;  // groups per panel (the packed form's row_group is k
 inline __m256i ones16() { return _mm256_set1_epi16(1); }
 
 // ---- per-type traits --------------------------------------------------------------------------------
-// chunk(p, m, u, s, j): chunk m's n_vec weight vectors as (u: unsigned operand of vpmaddubsw, s: its sign
-// source, Q8_0 only), vector v pairing with activation dword j[v]; dot(acc, u, s, a) adds one vector's
-// products to the pair's accumulator; isum(acc, Σ a) is the block's Σ q_w q_a in int32 lanes.
-// half_isum: vec_dot's scalar view of one block (legacy_packed.h).
+// chunk(p, m, u, s, j): chunk m's n_vec weight items, each two vectors (Q4_0: u the nibbles; Q8_0: u = |w|,
+// s = w; NF4: u, s the int16 codes of rows 0, 1, 4, 5 and 2, 3, 6, 7), item v pairing with activation
+// dword j[v]; act(q): the activation operand from those 4 bytes; dot(acc, u, s, a) adds one item's
+// products to the pair's K accumulators; isum(acc, Σ a): the block's Σ q_w q_a, one row per int32 lane;
+// scales(p): the group's 8 float scales. half_isum: vec_dot's scalar view of one block (legacy_packed.h).
+inline __m256i act_bcast4(int32_t q) { return _mm256_set1_epi32(q); }
+inline __m256 scales_f16(const uint8_t * p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
 struct pk_q4_0 : pk_f16_scale_of<block_q4_0, kGroup> {
     using wblock = block_q4_0;
-    static constexpr int decode_panels = 1, halves = 1, chunks = 4, chunk_bytes = 32, n_vec = 2;  // low, high nibbles
+    static constexpr int decode_panels = 1, halves = 1, chunks = 4, chunk_bytes = 32, n_vec = 2, K = 1;  // low, high nibbles
     static inline void chunk(const uint8_t * p, int m, __m256i * u, __m256i *, int * j) {
         const __m256i c = _mm256_loadu_si256((const __m256i *)p);
         const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -52,11 +61,13 @@ struct pk_q4_0 : pk_f16_scale_of<block_q4_0, kGroup> {
         j[0] = m;
         j[1] = m + 4;
     }
-    static inline __m256i dot(__m256i acc, __m256i u, __m256i, __m256i a) {  // int16 pairs
-        return _mm256_add_epi16(acc, _mm256_maddubs_epi16(u, a));
+    static constexpr auto act = act_bcast4;
+    static constexpr auto scales = scales_f16;
+    static inline void dot(__m256i * acc, __m256i u, __m256i, __m256i a) {  // int16 pairs
+        acc[0] = _mm256_add_epi16(acc[0], _mm256_maddubs_epi16(u, a));
     }
-    static inline __m256i isum(__m256i acc, __m256i sum) {
-        return _mm256_sub_epi32(_mm256_madd_epi16(acc, ones16()), _mm256_slli_epi32(sum, 3));
+    static inline __m256i isum(const __m256i * acc, __m256i sum) {
+        return _mm256_sub_epi32(_mm256_madd_epi16(acc[0], ones16()), _mm256_slli_epi32(sum, 3));
     }
     static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
         for (int m = 0; m < 4; ++m) std::memcpy(p + m * stride + 4 * r, b.qs + 4 * m, 4);
@@ -71,7 +82,7 @@ struct pk_q4_0 : pk_f16_scale_of<block_q4_0, kGroup> {
 
 struct pk_q8_0 : pk_f16_scale_of<block_q8_0, kGroup> {
     using wblock = block_q8_0;
-    static constexpr int decode_panels = 1, halves = 1, chunks = 4, chunk_bytes = 64, n_vec = 2;  // dwords 2m, 2m + 1
+    static constexpr int decode_panels = 1, halves = 1, chunks = 4, chunk_bytes = 64, n_vec = 2, K = 1;  // dwords 2m, 2m + 1
     static inline void chunk(const uint8_t * p, int m, __m256i * u, __m256i * s, int * j) {
         s[0] = _mm256_loadu_si256((const __m256i *)p);
         s[1] = _mm256_loadu_si256((const __m256i *)(p + 32));
@@ -80,10 +91,12 @@ struct pk_q8_0 : pk_f16_scale_of<block_q8_0, kGroup> {
         j[0] = 2 * m;
         j[1] = 2 * m + 1;
     }
-    static inline __m256i dot(__m256i acc, __m256i u, __m256i s, __m256i a) {  // int32
-        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(a, s)), ones16()));
+    static constexpr auto act = act_bcast4;
+    static constexpr auto scales = scales_f16;
+    static inline void dot(__m256i * acc, __m256i u, __m256i s, __m256i a) {  // int32
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(a, s)), ones16()));
     }
-    static inline __m256i isum(__m256i acc, __m256i) { return acc; }
+    static inline __m256i isum(const __m256i * acc, __m256i) { return acc[0]; }
     static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
         for (int j = 0; j < 8; ++j) std::memcpy(p + j / 2 * stride + j % 2 * 32 + 4 * r, b.qs + 4 * j, 4);
     }
@@ -91,6 +104,40 @@ struct pk_q8_0 : pk_f16_scale_of<block_q8_0, kGroup> {
         const __m256i q = _mm256_loadu_si256((const __m256i *)w.qs);
         const __m256i s = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a.qs), q);
         return hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), s), ones16()));
+    }
+};
+
+struct pk_nf4 : pk_nf4_frame<kGroup> {
+    static constexpr int decode_panels = 1, n_vec = 2, K = 2;  // items: low, high nibbles
+    static inline void chunk(const uint8_t * p, int m, __m256i * u, __m256i * s, int * j) {
+        const nf4_tables t = nf4_load_tables();
+        const __m256i c = _mm256_loadu_si256((const __m256i *)p);
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const __m256i idx[2] = {_mm256_and_si256(c, m4), _mm256_and_si256(_mm256_srli_epi16(c, 4), m4)};
+        for (int v = 0; v < 2; ++v) {
+            const __m256i lo = _mm256_shuffle_epi8(t.lo, idx[v]), hi = _mm256_shuffle_epi8(t.hi, idx[v]);
+            u[v] = _mm256_unpacklo_epi8(lo, hi);  // dwords: row 0 elements (0, 1), (2, 3), row 1 .. | rows 4, 5
+            s[v] = _mm256_unpackhi_epi8(lo, hi);  // rows 2, 3 | rows 6, 7
+        }
+        j[0] = m;
+        j[1] = m + 4;
+    }
+    static inline __m256i act(int32_t q) {  // 4 int16 (a0 a1 a2 a3) in every qword: (a0, a1), (a2, a3) per dword pair
+        return _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(q)));
+    }
+    static inline __m256 scales(const uint8_t * p) { return _mm256_loadu_ps((const float *)p); }
+    static inline void dot(__m256i * acc, __m256i u, __m256i s, __m256i a) {
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(u, a));
+        acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(s, a));
+    }
+    static inline __m256i isum(const __m256i * acc, __m256i) {  // in-lane pair sums: rows 0 1 2 3 | 4 5 6 7
+        return _mm256_hadd_epi32(acc[0], acc[1]);
+    }
+    static inline int half_isum(const wblock & w, int h, const q8p_block & a) {  // Σ code a over elements 32h..
+        const __m256i q = _mm256_loadu_si256((const __m256i *)w.qs);
+        const __m256i idx = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));
+        // qwords 0, 2, 1, 3: nf4_block_dot's order
+        return hsum_i32x8(nf4_block_dot(_mm256_permute4x64_epi64(idx, 0xD8), a.qs, nf4_load_tables()));
     }
 };
 
@@ -109,26 +156,34 @@ struct tile {
         for (int g = 0; g < G; ++g)
             for (int c = 0; c < C; ++c) acc[g][c] = _mm256_setzero_ps();
         for (size_t b = 0; b < nb; ++b) {
-            __m256i is[G][C];
-            for (int g = 0; g < G; ++g)
-                for (int c = 0; c < C; ++c) is[g][c] = _mm256_setzero_si256();
-            for (int m = 0; m < T::chunks; ++m) {
-                __m256i u[G][T::n_vec], s[G][T::n_vec];
-                int j[T::n_vec];
-                for (int g = 0; g < G; ++g) T::chunk(wq[g] + b * L::block_bytes + m * L::chunk_stride, m, u[g], s[g], j);
-                for (int c = 0; c < C; ++c)
-                    for (int v = 0; v < T::n_vec; ++v) {
-                        int32_t q;
-                        std::memcpy(&q, a[c][b].qs + 4 * j[v], 4);
-                        const __m256i av = _mm256_set1_epi32(q);
-                        for (int g = 0; g < G; ++g) is[g][c] = T::dot(is[g][c], u[g][v], s[g][v], av);
-                    }
-            }
-            for (int g = 0; g < G; ++g) {
-                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd[g] + b * L::block_bytes)));
+            __m256 dw[G];
+            for (int g = 0; g < G; ++g) dw[g] = T::scales(wd[g] + b * L::block_bytes);
+            for (int h = 0; h < T::halves; ++h) {
+                const size_t ab = b * T::halves + h;  // activation block
+                __m256i is[G][C][T::K];
+                for (int g = 0; g < G; ++g)
+                    for (int c = 0; c < C; ++c)
+                        for (int k = 0; k < T::K; ++k) is[g][c][k] = _mm256_setzero_si256();
+                for (int m = 0; m < T::chunks; ++m) {
+                    __m256i u[G][T::n_vec], s[G][T::n_vec];
+                    int j[T::n_vec];
+                    for (int g = 0; g < G; ++g)
+                        T::chunk(wq[g] + b * L::block_bytes + (h * T::chunks + m) * L::chunk_stride, m, u[g], s[g], j);
+                    for (int c = 0; c < C; ++c)
+                        for (int v = 0; v < T::n_vec; ++v) {
+                            int32_t q;
+                            std::memcpy(&q, a[c][ab].qs + 4 * j[v], 4);
+                            const __m256i av = T::act(q);
+                            for (int g = 0; g < G; ++g) T::dot(is[g][c], u[g][v], s[g][v], av);
+                        }
+                }
                 for (int c = 0; c < C; ++c) {
-                    const __m256 s = _mm256_cvtepi32_ps(T::isum(is[g][c], _mm256_set1_epi32(a[c][b].sum)));
-                    acc[g][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[c][b].d)), s, acc[g][c]);
+                    const __m256i sum = _mm256_set1_epi32(a[c][ab].sum);
+                    const __m256 da = _mm256_set1_ps(a[c][ab].d);
+                    for (int g = 0; g < G; ++g) {
+                        const __m256 si = _mm256_cvtepi32_ps(T::isum(is[g][c], sum));
+                        acc[g][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[g], da), si, acc[g][c]);
+                    }
                 }
             }
         }
@@ -148,19 +203,23 @@ struct tile {
     }
 };
 
-// 2 groups x 3 activation rows (12 accumulators; 1 x 4, 2 x 2 and 3 x 2 measured the same within noise)
-template <class T>
-repack_kernels kernels_of() { return packed_kernels_of<tile, T, kGroup, kPanel, 2, 3>(); }
+template <class T, int GMAX, int CMAX>
+repack_kernels kernels_of() { return packed_kernels_of<tile, T, kGroup, kPanel, GMAX, CMAX>(); }
 
 }  // namespace
 
 void fill_avx2_legacy_packed(kernel_table & t) {
-    t.repack[type_slot(T_Q4_0)] = kernels_of<pk_q4_0>();
-    t.repack[type_slot(T_Q8_0)] = kernels_of<pk_q8_0>();
+    // 2 groups x 3 activation rows (1.1B-shaped pp128, --isa avx2: 1 x 4, 2 x 2, 3 x 2 the same within noise
+    // for Q4_0 and Q8_0; NF4 1 x 3 ~17% slower, 1 x 4 and 2 x 2 ~5%)
+    t.repack[type_slot(T_Q4_0)] = kernels_of<pk_q4_0, 2, 3>();
+    t.repack[type_slot(T_Q8_0)] = kernels_of<pk_q8_0, 2, 3>();
+    t.repack[type_slot(T_NF4)] = kernels_of<pk_nf4, 2, 3>();
     t.vec_dot[type_slot(T_Q4_0)] = vec_dot<pk_q4_0>;
     t.vec_dot[type_slot(T_Q8_0)] = vec_dot<pk_q8_0>;
+    t.vec_dot[type_slot(T_NF4)] = vec_dot<pk_nf4>;
     t.mat_dot[type_slot(T_Q4_0)] = nullptr;  // the packed form replaces the row tiles
     t.mat_dot[type_slot(T_Q8_0)] = nullptr;
+    t.mat_dot[type_slot(T_NF4)] = nullptr;
     t.act_prep[type_slot(T_Q8_0)] = prep_q8_0;
     t.act_prep_bytes[type_slot(T_Q8_0)] = prep_bytes_q8_0;
 }

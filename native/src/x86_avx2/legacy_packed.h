@@ -70,6 +70,34 @@ struct pk_f16_scale_of {
     static float row_scale(const W & b) { return _cvtsh_ss(b.d); }
 };
 
+// NF4 (64 elements, two activation blocks; one float32 scale d * 2**-14 per row, for the Q1.14 code book
+// blocks.h nf4_code_i16): chunks 0..3 hold elements 0..31, chunks 4..7 elements 32..63, each half in
+// Q4_0's nibble order (code-book indices: dword r of chunk m = elements 4m..4m+3 in the low nibbles,
+// 16+4m..16+4m+3 in the high ones). The file's byte i holds elements i and i + 32, so repacking moves
+// nibbles: half h of a block in that order, byte i = element 32h + i | element 32h + 16 + i << 4.
+inline void nf4_half_q4(const block_nf4 & b, int h, uint8_t out[16]) {
+    auto nib = [&](int e) { return e < 32 ? b.qs[e] & 0x0F : b.qs[e - 32] >> 4; };
+    for (int i = 0; i < 16; ++i) out[i] = (uint8_t)(nib(32 * h + i) | nib(32 * h + 16 + i) << 4);
+}
+
+template <int Group>
+struct pk_nf4_frame {
+    using wblock = block_nf4;
+    static constexpr int halves = 2, chunks = 4, chunk_bytes = 4 * Group, d_bytes = 4 * Group;
+    static float row_scale(const wblock & b) { return b.d * 0x1p-14f; }  // code book in Q1.14
+    static void pack_scale(const wblock & b, int r, uint8_t * d) {
+        const float s = row_scale(b);
+        std::memcpy(d + 4 * r, &s, 4);
+    }
+    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
+        for (int h = 0; h < 2; ++h) {
+            uint8_t q[16];
+            nf4_half_q4(b, h, q);
+            for (int m = 0; m < 4; ++m) std::memcpy(p + (4 * h + m) * stride + 4 * r, q + 4 * m, 4);
+        }
+    }
+};
+
 // Where group g's scales and chunk 0 of block 0 are; chunk k is k * chunk_stride further, block b
 // b * block_bytes further. Chunk k of the panel's groups lie together, so the decode kernel (scales, then
 // chunk by chunk over the panel's groups) reads each block front to back.

@@ -13,7 +13,6 @@
 #include "exp.h"
 #include "kquant_tile.h"
 #include "legacy_tile.h"
-#include "nf4_lut.h"
 
 namespace ggufpy {
 
@@ -334,38 +333,6 @@ float vec_dot_iq4_xs_avx2(size_t n, const void * vw, const void * va) {
     return hsum_float_8(acc);
 }
 
-// NF4 x Q8_0 (generic/vec_dot.cpp vec_dot_nf4_generic): the Q1.14 code book nf4_code_i16 looked up with two
-// pshufb (its low and its high bytes, interleaved back to int16), times the activations widened to int16
-// (vpmaddwd: |code| <= 2**14, |a| <= 127, pair sums < 2**22).
-// Σ nf4_code_i16[idx] * a over one block of 32, 8 int32 lanes. idx: the 32 code indices with qwords in the
-// order (elements) 0-7, 16-23 | 8-15, 24-31, so the in-lane unpacks yield elements 0-15 and 16-31 in order.
-inline __m256i nf4_block_dot(__m256i idx, const int8_t * a, const nf4_tables & t) {
-    const __m256i lo = _mm256_shuffle_epi8(t.lo, idx), hi = _mm256_shuffle_epi8(t.hi, idx);
-    const __m256i w0 = _mm256_unpacklo_epi8(lo, hi);  // int16 codes of elements 0-7 | 8-15
-    const __m256i w1 = _mm256_unpackhi_epi8(lo, hi);  // 16-23 | 24-31
-    const __m256i a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a));
-    const __m256i a1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + 16)));
-    return _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
-}
-
-float vec_dot_nf4_avx2(size_t n, const void * vw, const void * va) {
-    const auto * x = (const block_nf4 *)vw;
-    const auto * y = (const block_q8_0 *)va;
-    const nf4_tables t = nf4_load_tables();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    for (size_t i = 0; i < n / 64; ++i) {
-        // qwords 0, 2, 1, 3 (nf4_block_dot's order); low nibbles: elements 0-31, high: 32-63
-        const __m256i q = _mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)x[i].qs), 0xD8);
-        const __m256i s0 = nf4_block_dot(_mm256_and_si256(q, m4), y[2 * i].qs, t);
-        const __m256i s1 = nf4_block_dot(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), y[2 * i + 1].qs, t);
-        const float d = x[i].d * 0x1p-14f;
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[2 * i].d)), _mm256_cvtepi32_ps(s0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[2 * i + 1].d)), _mm256_cvtepi32_ps(s1), acc1);
-    }
-    return hsum_float_8(_mm256_add_ps(acc0, acc1));
-}
-
 // ---- runtime helpers ---------------------------------------------------------------------------
 
 inline float dot_f16_f32_row(size_t n, const uint16_t * x, const float * y) {
@@ -475,7 +442,6 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.vec_dot[type_slot(T_MXFP4)] = lt_vec_dot<lt_mxfp4, dot_maddubs>;
     t.mat_dot[type_slot(T_IQ4_NL)] = lt_tiler<lt_iq4_nl, dot_maddubs, 2, 3>::run;
     t.mat_dot[type_slot(T_MXFP4)] = lt_tiler<lt_mxfp4, dot_maddubs, 2, 3>::run;
-    t.vec_dot[type_slot(T_NF4)] = vec_dot_nf4_avx2;
     t.vec_dot[type_slot(T_TQ2_64)] = vec_dot_tq2_64_avx2;
     t.vec_dot[type_slot(T_BF16)] = vec_dot_bf16_avx2;
     t.vec_dot[type_slot(T_Q2_K)] = vec_dot_q2_K_avx2;
@@ -500,7 +466,7 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.silu_mul = silu_mul_avx2;
     fill_avx2_attention(t);
     fill_avx2_kquant_packed(t);  // packed Q4_K, Q6_K, TQ2_0 (and TQ2_0's vec_dot, kquant_packed.h)
-    fill_avx2_legacy_packed(t);  // packed Q4_0, Q8_0 with their vec_dot (legacy_packed.cpp)
+    fill_avx2_legacy_packed(t);  // packed Q4_0, Q8_0, NF4 with their vec_dot (legacy_packed.cpp)
 }
 
 }  // namespace ggufpy

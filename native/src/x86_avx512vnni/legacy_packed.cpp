@@ -8,10 +8,8 @@
 //        nibbles: 16+4m..16+4m+3), q unsigned 0..15 as in the file; m = 0..3;
 //   Q8_0 chunk m (128 bytes) = vectors j = 2m, 2m+1; dword r of vector j = bytes 4j..4j+3 of row r's qs
 //        XOR 0x80 (w + 128, unsigned, for vpdpbusd's u8 operand); m = 0..3;
-//   NF4 (64 elements, two activation blocks): chunks 0..3 hold elements 0..31, chunks 4..7 elements
-//        32..63, each half in Q4_0's nibble order (code-book indices; the file's byte i holds elements i
-//        and i + 32, so repacking moves nibbles);
-//   d: the 16 rows' scales: f16 (32 bytes; Q4_0, Q8_0) or float32 d * 2**-14 (64 bytes; NF4's Q1.14 codes).
+//   NF4: legacy_packed.h (two halves of Q4_0's nibble order, float32 scales d * 2**-14);
+//   d: the 16 rows' f16 scales (32 bytes; Q4_0, Q5_0, Q8_0).
 //
 // isum = Σ q_w q_a per block, exact: Q4_0 as Σ q a - 8 Σ a, Q8_0 as Σ (w + 128) a - 128 Σ a, NF4 as
 // 256 (Σ (hi + 64) a - 64 Σ a) + Σ lo a (see pk_nf4).
@@ -169,17 +167,8 @@ constexpr nf4_bytes make_nf4_bytes() {
 }
 alignas(16) constexpr nf4_bytes k_nf4 = make_nf4_bytes();
 
-// Half h (elements 32h..32h+31) of an NF4 block in Q4_0's nibble order: byte i = element 32h + i (low
-// nibble) | element 32h + 16 + i (high). (The file's byte i holds element i low, element i + 32 high.)
-inline void nf4_half_q4(const block_nf4 & b, int h, uint8_t out[16]) {
-    auto nib = [&](int e) { return e < 32 ? b.qs[e] & 0x0F : b.qs[e - 32] >> 4; };
-    for (int i = 0; i < 16; ++i) out[i] = (uint8_t)(nib(32 * h + i) | nib(32 * h + 16 + i) << 4);
-}
-
-struct pk_nf4 {
-    using wblock = block_nf4;
-    static constexpr int decode_panels = 1;
-    static constexpr int halves = 2, chunks = 4, chunk_bytes = 64, n_vec = 4, d_bytes = 64, min_acc = 2;
+struct pk_nf4 : pk_nf4_frame<kGroup> {
+    static constexpr int decode_panels = 1, n_vec = 4, min_acc = 2;
     static inline void chunk(const uint8_t * p, const uint8_t *, int m, __m512i * w, int * j) {
         const __m512i lo_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k_nf4.lo));
         const __m512i hi_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k_nf4.hi));
@@ -201,18 +190,6 @@ struct pk_nf4 {
         return _mm512_add_epi32(_mm512_slli_epi32(hi, 8), isum[0]);
     }
     static inline __m512 scales(const uint8_t * p) { return _mm512_loadu_ps(p); }
-    static float row_scale(const wblock & b) { return b.d * 0x1p-14f; }  // code book in Q1.14
-    static void pack_scale(const wblock & b, int r, uint8_t * d) {
-        const float s = row_scale(b);
-        std::memcpy(d + 4 * r, &s, 4);
-    }
-    static void pack_row(const wblock & b, int r, uint8_t * p, size_t stride) {
-        for (int h = 0; h < 2; ++h) {
-            uint8_t q[16];
-            nf4_half_q4(b, h, q);
-            for (int m = 0; m < 4; ++m) std::memcpy(p + (4 * h + m) * stride + 4 * r, q + 4 * m, 4);
-        }
-    }
     static inline int half_isum(const wblock & w, int h, const q8p_block & a) {
         const __m256i q = _mm256_loadu_si256((const __m256i *)w.qs);
         const __m256i idx = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));  // element order
