@@ -211,17 +211,9 @@ repack_kernels kernels_of() { return packed_kernels_of<tile, T, kGroup, kPanel, 
 void fill_avx2_legacy_packed(kernel_table & t) {
     // 2 groups x 3 activation rows (1.1B-shaped pp128, --isa avx2: 1 x 4, 2 x 2, 3 x 2 the same within noise
     // for Q4_0 and Q8_0; NF4 1 x 3 ~17% slower, 1 x 4 and 2 x 2 ~5%)
-    t.repack[type_slot(T_Q4_0)] = kernels_of<pk_q4_0, 2, 3>();
-    t.repack[type_slot(T_Q8_0)] = kernels_of<pk_q8_0, 2, 3>();
-    t.repack[type_slot(T_NF4)] = kernels_of<pk_nf4, 2, 3>();
-    t.vec_dot[type_slot(T_Q4_0)] = vec_dot<pk_q4_0>;
-    t.vec_dot[type_slot(T_Q8_0)] = vec_dot<pk_q8_0>;
-    t.vec_dot[type_slot(T_NF4)] = vec_dot<pk_nf4>;
-    t.mat_dot[type_slot(T_Q4_0)] = nullptr;  // the packed form replaces the row tiles
-    t.mat_dot[type_slot(T_Q8_0)] = nullptr;
-    t.mat_dot[type_slot(T_NF4)] = nullptr;
-    t.act_prep[type_slot(T_Q8_0)] = prep_q8_0;
-    t.act_prep_bytes[type_slot(T_Q8_0)] = prep_bytes_q8_0;
+    set_packed<pk_q4_0>(t, T_Q4_0, kernels_of<pk_q4_0, 2, 3>());
+    set_packed<pk_q8_0>(t, T_Q8_0, kernels_of<pk_q8_0, 2, 3>());
+    set_packed<pk_nf4>(t, T_NF4, kernels_of<pk_nf4, 2, 3>());
 }
 
 }  // namespace ggufpy

@@ -210,6 +210,17 @@ repack_kernels packed_kernels_of() {
     return k;
 }
 
+// Register type's packed form in a table: its kernels, the vec_dot with the same arithmetic, no row tiles
+// (the packed form replaces them; with repacking off the model loops over vec_dot), and the activation prep.
+template <class T>
+void set_packed(kernel_table & t, uint32_t type, const repack_kernels & k) {
+    t.repack[type_slot(type)] = k;
+    t.vec_dot[type_slot(type)] = vec_dot<T>;
+    t.mat_dot[type_slot(type)] = nullptr;
+    t.act_prep[type_slot(T_Q8_0)] = prep_q8_0;
+    t.act_prep_bytes[type_slot(T_Q8_0)] = prep_bytes_q8_0;
+}
+
 }  // namespace
 
 }  // namespace ggufpy

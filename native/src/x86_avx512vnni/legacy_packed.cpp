@@ -275,20 +275,10 @@ repack_kernels kernels_of() { return packed_kernels_of<tile, T, kGroup, kPanel, 
 void fill_avx512vnni_packed(kernel_table & t) {
     // 2 groups x 6 activation rows: 12 float + 12 int32 accumulators, 4 weight vectors in 32 zmm; NF4
     // (two int32 chains per pair, two code-book tables) 1 group x 6.
-    t.repack[type_slot(T_Q4_0)] = kernels_of<pk_q4_0, 2, 6>();
-    t.repack[type_slot(T_Q8_0)] = kernels_of<pk_q8_0, 2, 6>();
-    t.repack[type_slot(T_NF4)] = kernels_of<pk_nf4, 1, 6>();
-    t.repack[type_slot(T_Q5_0)] = kernels_of<pk_q5_0, 2, 6>();
-    t.vec_dot[type_slot(T_Q4_0)] = vec_dot<pk_q4_0>;
-    t.vec_dot[type_slot(T_Q8_0)] = vec_dot<pk_q8_0>;
-    t.vec_dot[type_slot(T_NF4)] = vec_dot<pk_nf4>;
-    t.vec_dot[type_slot(T_Q5_0)] = vec_dot<pk_q5_0>;
-    t.mat_dot[type_slot(T_Q4_0)] = nullptr;  // the packed form replaces the row tiles
-    t.mat_dot[type_slot(T_Q8_0)] = nullptr;
-    t.mat_dot[type_slot(T_NF4)] = nullptr;
-    t.mat_dot[type_slot(T_Q5_0)] = nullptr;
-    t.act_prep[type_slot(T_Q8_0)] = prep_q8_0;
-    t.act_prep_bytes[type_slot(T_Q8_0)] = prep_bytes_q8_0;
+    set_packed<pk_q4_0>(t, T_Q4_0, kernels_of<pk_q4_0, 2, 6>());
+    set_packed<pk_q8_0>(t, T_Q8_0, kernels_of<pk_q8_0, 2, 6>());
+    set_packed<pk_nf4>(t, T_NF4, kernels_of<pk_nf4, 1, 6>());
+    set_packed<pk_q5_0>(t, T_Q5_0, kernels_of<pk_q5_0, 2, 6>());
 }
 
 }  // namespace ggufpy
