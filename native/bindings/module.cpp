@@ -288,13 +288,9 @@ py::array_t<float> packed_mat_dot(const Kernels & k, uint32_t type, const py::ar
     float * dst = out.mutable_data();
     {
         py::gil_scoped_release release;
-        std::vector<uint8_t> packed(rk.packed_bytes ? rk.packed_bytes((size_t)nr, n) + 64 : 0);
-        const uint8_t * pw = wp;  // in place (packed_bytes == nullptr)
-        if (rk.packed_bytes) {
-            uint8_t * buf = packed.data() + (64 - (uintptr_t)packed.data() % 64) % 64;
-            rk.repack(wp, (size_t)nr, n, buf);
-            pw = buf;
-        }
+        std::vector<uint8_t> packed(rk.packed_bytes((size_t)nr, n) + 64);
+        uint8_t * pw = packed.data() + (64 - (uintptr_t)packed.data() % 64) % 64;
+        rk.repack(wp, (size_t)nr, n, pw);
         const size_t ps = k.t->act_prep_bytes[act](n);
         std::vector<uint8_t> prep(ps * (size_t)nc);
         for (int c = 0; c < nc; ++c) k.t->act_prep[act](ap + (size_t)c * a_row, prep.data() + (size_t)c * ps, n);

@@ -69,9 +69,7 @@ using attend_tile_fn = void (*)(int hd, int nq, const float * const * q, const i
 // private to the kernels of that ISA, e.g. with the block sums). Contract as mat_dot: for every (row,
 // activation row) pair packed_dot gives bitwise the float vec_dot gives on the original row and the
 // vec_dot_type row, whether nc is 1 (decode) or more (prompt).
-//   packed_bytes(n_rows, n): bytes of the packed form (a multiple of 64; allocate 64-byte aligned);
-//     nullptr (with repack): the packed form is the file's rows as they are (e.g. F16, whose gain is
-//     act_prep's once-per-op activation layout; the model still copies them, into huge pages).
+//   packed_bytes(n_rows, n): bytes of the packed form (a multiple of 64; allocate 64-byte aligned).
 //   repack(src, n_rows, n, dst): src = n_rows raw rows of n elements (contiguous).
 //   packed_dot(n, w, row0, nr, a, a_stride, nc, out, out_stride): rows [row0, row0 + nr) of the packed
 //     matrix w (row0 a multiple of row_group) x nc prepared activation rows a + c * a_stride ->

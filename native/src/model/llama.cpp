@@ -257,7 +257,7 @@ LlamaModel::LlamaModel(const llama_hparams & hp, const tensor_map & tensors, con
         const bool packed = opt_.repack && rk.row_group && kt_->act_prep[m.act] && kRowChunkPacked % rk.row_group == 0 &&
                             kRowChunkSinglePacked % rk.row_group == 0;
         uint8_t * buf;
-        if (packed && rk.packed_bytes) {
+        if (packed) {
             buf = packed_.take(rk.packed_bytes((size_t)n_out, (size_t)n_in));
             rk.repack(m.data, (size_t)n_out, (size_t)n_in, buf);
         } else {

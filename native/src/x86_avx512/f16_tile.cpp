@@ -5,12 +5,13 @@
 // acc) for k = 0, 1, ... in order, the last partial chunk loaded masked (zeros: fma(0, 0, acc) = acc); the
 // result is f16_hsum(acc), one fixed lane order. vec_dot and the tiles (on activations widened to float32
 // beforehand, which is exact) evaluate exactly this, so a token's logits do not depend on the batch it is
-// in. Decode (packed_dot_f16, one activation row) keeps one chain per row and reads 4 rows a quarter of
-// a work item apart; 8-row tiles of adjacent rows for one activation row measured 2x slower.
+// in.
 //
-// Prompts go through the in-place packed form (kernels.h repack_kernels with packed_bytes == nullptr: the
-// file's rows are the packed form): act_prep widens each activation row to float32 once per op, where the
-// tiles used to widen their 32 tokens again for every 16 weight rows (13% of SmolLM2-135M F16's prompt time).
+// The model reads F16 matrices through the packed form below (kernels.h repack_kernels): groups of 4 rows
+// interleaved chunk by chunk, so that decode (one activation row: 4 chains, one per row of a group) and the
+// prompt tiles (one group x 4 activation rows) read each matrix as one linear stream; act_prep widens each
+// activation row to float32 once per op, where the tiles used to widen their 32 tokens again for every 16
+// weight rows (13% of SmolLM2-135M F16's prompt time).
 //
 // One chain per pair is what lets a tile hold 16 pairs in registers: the AVX2 kernel's four 8-lane chains
 // (which the flash-attention dots keep, kernel_table::dot_f16) allow only 6 pairs and measured 35% slower.
@@ -18,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "ggufpy/blocks.h"
@@ -51,31 +53,56 @@ float vec_dot_f16_avx512(size_t n, const void * vw, const void * va) {
     return f16_hsum(acc);
 }
 
-// out[c * os + r] for R weight rows (stride ws bytes) x C activation rows already widened to float32
-// (af, stride n16 floats; the tail chunk masked as in vec_dot).
+// out[c * os + r], r < nr, for R weight rows x C activation rows already widened to float32 (af, stride n16
+// floats; the tail chunk masked as in vec_dot). Row r's chunk k (elements 16k ..) is at w + r * row_step +
+// k * chunk_step halves: the file's rows (row_step n, chunk_step 16) or a packed group (16, 64, below).
 template <int R, int C>
-void f16_tile(size_t n, const uint8_t * w, size_t ws, const float * af, size_t n16, float * out, size_t os) {
+void f16_tile(size_t n, const uint16_t * w, size_t row_step, size_t chunk_step, const float * af, size_t n16, float * out,
+              size_t os, int nr) {
     __m512 acc[R][C];
     for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-    const uint16_t * wr[R];
-    for (int r = 0; r < R; ++r) wr[r] = (const uint16_t *)(w + (size_t)r * ws);
-    auto step = [&](size_t i, __mmask16 m, bool full) {
+    auto step = [&](size_t i, const uint16_t * p, __mmask16 m, bool full) {
         __m512 wv[R];
-        for (int r = 0; r < R; ++r) wv[r] = full ? load16(wr[r] + i) : load16_masked(wr[r] + i, m);
+        for (int r = 0; r < R; ++r) wv[r] = full ? load16(p + r * row_step) : load16_masked(p + r * row_step, m);
         for (int c = 0; c < C; ++c) {
             const __m512 av = full ? _mm512_loadu_ps(af + (size_t)c * n16 + i) : _mm512_maskz_loadu_ps(m, af + (size_t)c * n16 + i);
             for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], av, acc[r][c]);
         }
     };
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) step(i, 0xFFFF, true);
-    if (i < n) step(i, tail_mask(n - i), false);
+    for (; i + 16 <= n; i += 16, w += chunk_step) step(i, w, 0xFFFF, true);
+    if (i < n) step(i, w, tail_mask(n - i), false);
     for (int c = 0; c < C; ++c)
-        for (int r = 0; r < R; ++r) out[(size_t)c * os + r] = f16_hsum(acc[r][c]);
+        for (int r = 0; r < nr; ++r) out[(size_t)c * os + r] = f16_hsum(acc[r][c]);
 }
 
-// ---- the in-place packed form: F16 rows as in the file, activations widened by act_prep ----------------
+// ---- the packed form: groups of 4 rows interleaved chunk by chunk, activations widened by act_prep ------
+// Group g (rows 4g .. 4g + 3), chunk k (elements 16k .. 16k + 15): 4 x 16 halves, row 4g + r's at half
+// 16 r; the last chunk zero past n, rows past n_rows zero. A matrix is then one linear stream whatever the
+// rows read together: the file's rows read four at a time (four chains, decode) or four per tile (prompts)
+// are four streams, which this machine's single core reads ~15% slower (microbenchmark from DRAM, 576-wide
+// rows: 4 streams a quarter of a work item apart 25-27 GB/s, one interleaved stream 31 GB/s).
+constexpr int kF16Group = 4;
+constexpr size_t kF16GroupHalves = 16 * kF16Group;  // per chunk of a group
+
+size_t f16_chunks(size_t n) { return (n + 15) / 16; }
+
+size_t packed_bytes_f16(size_t n_rows, size_t n) {
+    return (n_rows + kF16Group - 1) / kF16Group * f16_chunks(n) * kF16GroupHalves * sizeof(uint16_t);
+}
+
+void repack_f16(const void * src, size_t n_rows, size_t n, void * dst) {
+    const size_t nk = f16_chunks(n);
+    std::memset(dst, 0, packed_bytes_f16(n_rows, n));
+    for (size_t row = 0; row < n_rows; ++row) {
+        const uint16_t * x = (const uint16_t *)src + row * n;
+        uint16_t * g = (uint16_t *)dst + row / kF16Group * nk * kF16GroupHalves + row % kF16Group * 16;
+        for (size_t k = 0; k < nk; ++k)
+            std::memcpy(g + k * kF16GroupHalves, x + 16 * k, (n - 16 * k < 16 ? n - 16 * k : 16) * sizeof(uint16_t));
+    }
+}
+
 size_t prep_bytes_f16(size_t n) { return n * sizeof(float); }
 
 void prep_f16(const void * src, void * dst, size_t n) {
@@ -86,18 +113,28 @@ void prep_f16(const void * src, void * dst, size_t n) {
     if (i < n) _mm512_mask_storeu_ps(y + i, tail_mask(n - i), load16_masked(a + i, tail_mask(n - i)));
 }
 
-// f16_tile on activation rows already widened to float32, as tiler.h's Tile (a and as in bytes). 4 x 4: 16
-// accumulators; 4 x 6 and 6 x 4 measured the same (~1 zmm FMA per cycle), and 4 x 4 divides the model's
-// work items (16 x 32, packed 64 x 48).
+// One packed group (4 rows from g) x C activation rows: f16_tile over the group's interleaved chunks (in the
+// tail chunk the weights are zero past n anyway); C = 1 is the decode kernel (four chains, one stream).
+template <int C>
+void f16_group_cols(int nc, size_t n, const uint16_t * g, const float * af, size_t n16, float * out, size_t os, int nr) {
+    if constexpr (C > 1) {
+        if (nc < C) return f16_group_cols<C - 1>(nc, n, g, af, n16, out, os, nr);
+    }
+    f16_tile<kF16Group, C>(n, g, 16, kF16GroupHalves, af, n16, out, os, nr);
+}
+
+// f16_tile on the file's rows and activation rows already widened to float32, as tiler.h's Tile (a and as
+// in bytes).
 template <int R, int C>
 struct f16_tile_f32 {
     static void run(size_t n, const uint8_t * w, size_t ws, const uint8_t * a, size_t as, float * out, size_t os) {
-        f16_tile<R, C>(n, w, ws, (const float *)a, as / sizeof(float), out, os);
+        f16_tile<R, C>(n, (const uint16_t *)w, ws / sizeof(uint16_t), 16, (const float *)a, as / sizeof(float), out, os, R);
     }
 };
 using f16_tiles = tiler<f16_tile_f32, 4, 4>;
 
-// mat_dot on F16 activation rows: each group of 4 widened once (prep_f16), then every row tile reads it.
+// mat_dot on F16 activation rows (the model with repacking off): each group of 4 widened once (prep_f16),
+// then every row tile reads it.
 void mat_dot_f16(size_t n, const void * w, size_t ws, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
     constexpr int cols = 4;
     const uint8_t * a = (const uint8_t *)va;
@@ -110,56 +147,20 @@ void mat_dot_f16(size_t n, const void * w, size_t ws, int nr, const void * va, s
     }
 }
 
-// vec_dot_f16_avx512 of S rows on a widened activation row (exact widening: the same floats), each row its
-// own chain. Decode reads rows r + k nr / S side by side: S memory streams a fraction of a work item apart
-// (SmolLM2 F16 decode, 1 thread: 2 streams ~5% over one, 4 streams another 2-10%; adjacent rows
-// interleaved instead: 2x slower).
-template <int S>
-void dotS_f16_f32(size_t n, const uint16_t * const * w, const float * a, float * const * o) {
-    __m512 acc[S];
-    for (int k = 0; k < S; ++k) acc[k] = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 av = _mm512_loadu_ps(a + i);
-        for (int k = 0; k < S; ++k) acc[k] = _mm512_fmadd_ps(load16(w[k] + i), av, acc[k]);
-    }
-    if (i < n) {
-        const __mmask16 m = tail_mask(n - i);
-        const __m512 av = _mm512_maskz_loadu_ps(m, a + i);
-        for (int k = 0; k < S; ++k) acc[k] = _mm512_fmadd_ps(load16_masked(w[k] + i, m), av, acc[k]);
-    }
-    for (int k = 0; k < S; ++k) *o[k] = f16_hsum(acc[k]);
-}
-
-constexpr int kDecodeStreams = 4;
-
+// Tiles of one group x 4 activation rows (16 accumulators; 4 x 6 and 6 x 4 measured the same, ~1 zmm FMA
+// per cycle), 4 activation rows at a time over all the groups (columns outer: ~5% faster prompts than rows
+// outer).
 void packed_dot_f16(size_t n, const void * vw, size_t row0, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
-    const size_t ws = n * sizeof(uint16_t);
-    const uint8_t * w = (const uint8_t *)vw + row0 * ws;
-    if (nc == 1) {  // decode: one chain per row (see the header), rows r + k nr / S side by side
-        const float * af = (const float *)va;
-        constexpr int S = kDecodeStreams;
-        const int h = nr / S;
-        for (int r = 0; r < h; ++r) {
-            const uint16_t * wr[S];
-            float * o[S];
-            for (int k = 0; k < S; ++k) {
-                wr[k] = (const uint16_t *)(w + (size_t)(r + k * h) * ws);
-                o[k] = out + r + k * h;
-            }
-            dotS_f16_f32<S>(n, wr, af, o);
-        }
-        for (int r = S * h; r < nr; ++r) {
-            const uint16_t * wr1 = (const uint16_t *)(w + (size_t)r * ws);
-            float * o1 = out + r;
-            dotS_f16_f32<1>(n, &wr1, af, &o1);
-        }
-        return;
+    constexpr int cols = 4;
+    const size_t gstride = f16_chunks(n) * kF16GroupHalves;
+    const uint16_t * w = (const uint16_t *)vw + row0 / kF16Group * gstride;
+    const size_t n16 = as / sizeof(float);
+    for (int c0 = 0; c0 < nc; c0 += cols) {
+        const float * a = (const float *)((const uint8_t *)va + (size_t)c0 * as);
+        for (int r0 = 0; r0 < nr; r0 += kF16Group)
+            f16_group_cols<cols>(nc - c0, n, w + (size_t)r0 / kF16Group * gstride, a, n16, out + (size_t)c0 * os + r0, os,
+                                 nr - r0 < kF16Group ? nr - r0 : kF16Group);
     }
-    // 4 activation rows at a time over all the weight rows (columns outer: measured ~5% faster prompts than
-    // rows outer here)
-    for (int c0 = 0; c0 < nc; c0 += 4)
-        f16_tiles::run(n, w, ws, nr, (const uint8_t *)va + (size_t)c0 * as, as, nc - c0 < 4 ? nc - c0 : 4, out + (size_t)c0 * os, os);
 }
 
 }  // namespace
@@ -168,8 +169,10 @@ void fill_avx512_f16(kernel_table & t) {
     t.vec_dot[type_slot(T_F16)] = vec_dot_f16_avx512;
     t.mat_dot[type_slot(T_F16)] = mat_dot_f16;
     repack_kernels & rk = t.repack[type_slot(T_F16)];
-    rk.row_group = 1;
-    rk.packed_dot = packed_dot_f16;  // in place: no packed_bytes / repack
+    rk.row_group = kF16Group;
+    rk.packed_bytes = packed_bytes_f16;
+    rk.repack = repack_f16;
+    rk.packed_dot = packed_dot_f16;
     t.act_prep[type_slot(T_F16)] = prep_f16;
     t.act_prep_bytes[type_slot(T_F16)] = prep_bytes_f16;
 }
