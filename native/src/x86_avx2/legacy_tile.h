@@ -1,5 +1,5 @@
-// 256-bit kernels for the 32-element legacy and code-book types (Q5_0, IQ4_NL, MXFP4 x Q8_0; Q4_1, Q5_1
-// x Q8_1; Q4_0 and Q8_0 are packed at load instead, legacy_packed.cpp of each ISA): a one-pair dot (vec_dot) and a tile of up to RMAX weight rows x CMAX activation rows
+// 256-bit kernels for the 32-element legacy and code-book types (IQ4_NL, MXFP4 x Q8_0; Q4_1, Q5_1 x Q8_1;
+// Q4_0, Q5_0 and Q8_0 are packed at load instead, legacy_packed.cpp of each ISA): a one-pair dot (vec_dot) and a tile of up to RMAX weight rows x CMAX activation rows
 // (mat_dot), which unpacks each weight block and converts each scale once per tile instead of once per dot
 // product.
 //
@@ -42,7 +42,7 @@ inline __m256i lt_nibbles(const uint8_t * p) {
 inline __m256i lt_load(const int8_t * p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 // The f16 scale pair (first 4 bytes) of two blocks with one vcvtph2ps: [d0, m0, d1, m1] (m: Q4_1's min,
-// Q8_1's s; junk for Q8_0/Q4_0, whose lanes 1 and 3 are then never used).
+// Q8_1's s; junk for the Q8_0-activation types, whose lanes 1 and 3 are then never used).
 inline __m128 lt_scale_pair(const void * b0, const void * b1) {
     int32_t u0, u1;
     std::memcpy(&u0, b0, 4);
@@ -70,12 +70,12 @@ inline __m256i lt_codebook(const uint8_t * qs, const int8_t * table) {
 }
 
 // ---- per-type traits ----------------------------------------------------------------------------
-// wq(block): the weight bytes as the u8 operand; sign_w: signed weights (Q8_0, IQ4_NL, MXFP4: |w| and
-// sign(a, w)); offset: Q4_0's 8 / Q5_0's 16 (Σ (q-8) a = Σ q a - Σ 8 a); affine: Q4_1's / Q5_1's m_w * s_a term.
+// wq(block): the weight bytes as the u8 operand; sign_w: signed weights (IQ4_NL, MXFP4: |w| and
+// sign(a, w)); affine: Q4_1's / Q5_1's m_w * s_a term.
 // Weight scales: pair(b0, b1) = [d0, m0, d1, m1] of two blocks, rows<R>(b) = [d, m] of R rows' blocks in
 // lanes 2r, 2r + 1 (m junk, never used, unless affine).
 
-// Blocks whose first 4 bytes are two f16 [d, m] (m: Q4_1's / Q5_1's min; for Q8_0/Q4_0/Q5_0/IQ4_NL junk).
+// Blocks whose first 4 bytes are two f16 [d, m] (m: Q4_1's / Q5_1's min; for IQ4_NL junk).
 template <class W>
 struct lt_f16_scales {
     using wblock = W;
@@ -95,26 +95,17 @@ struct lt_f16_scales {
 struct lt_q4_1 : lt_f16_scales<block_q4_1> {
     using ablock = block_q8_1;
     static constexpr bool sign_w = false, affine = true;
-    static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return lt_nibbles(b.qs); }
-};
-struct lt_q5_0 : lt_f16_scales<block_q5_0> {
-    using ablock = block_q8_0;
-    static constexpr bool sign_w = false, affine = false;
-    static constexpr int offset = 16;
-    static inline __m256i wq(const wblock & b) { return _mm256_or_si256(lt_nibbles(b.qs), lt_qh_bit4(b.qh)); }
 };
 struct lt_q5_1 : lt_f16_scales<block_q5_1> {
     using ablock = block_q8_1;
     static constexpr bool sign_w = false, affine = true;
-    static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return _mm256_or_si256(lt_nibbles(b.qs), lt_qh_bit4(b.qh)); }
 };
 
 struct lt_iq4_nl : lt_f16_scales<block_iq4_nl> {
     using ablock = block_q8_0;
     static constexpr bool sign_w = true, affine = false;
-    static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return lt_codebook(b.qs, kvalues_iq4nl); }
 };
 // MXFP4: kvalues_mxfp4 code book, scale 2**(e - 128) from the E8M0 byte (not f16: it spans 2**-128..2**126).
@@ -122,7 +113,6 @@ struct lt_mxfp4 {
     using wblock = block_mxfp4;
     using ablock = block_q8_0;
     static constexpr bool sign_w = true, affine = false;
-    static constexpr int offset = 0;
     static inline __m256i wq(const wblock & b) { return lt_codebook(b.qs, kvalues_mxfp4); }
     static inline __m128 pair(const wblock & b0, const wblock & b1) {
         return _mm_setr_ps(e8m0_to_fp32_half(b0.e), 0.0f, e8m0_to_fp32_half(b1.e), 0.0f);
@@ -139,9 +129,7 @@ struct lt_mxfp4 {
 template <class T, class Dot>
 inline __m256i lt_block_dot(__m256i w, __m256i a) {
     if (T::sign_w) return Dot::dot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-    __m256i s = Dot::dot(w, a);
-    if (T::offset) s = _mm256_sub_epi32(s, Dot::dot(_mm256_set1_epi8(T::offset), a));
-    return s;
+    return Dot::dot(w, a);
 }
 
 // ---- the arithmetic every kernel here shares ----------------------------------------------------------
@@ -216,15 +204,12 @@ void lt_tile(size_t n, const uint8_t * w, size_t w_stride, const uint8_t * a, si
             const __m256 p = _mm256_mul_ps(dm, as);  // lanes 2r: d_w d_a, 2r + 1: m_w s_a
             if (T::affine) acc_m[k][c] = _mm256_add_ps(acc_m[k][c], p);
             const __m256i aq = lt_load(ab.qs);
-            __m256i a8 = _mm256_setzero_si256();
-            if (T::offset) a8 = Dot::dot(_mm256_set1_epi8(T::offset), aq);
             for (int r = 0; r < R; ++r) {
                 __m256i s;
                 if (T::sign_w)
                     s = Dot::dot(wabs[r], _mm256_sign_epi8(aq, wq[r]));
                 else
                     s = Dot::dot(wq[r], aq);
-                if (T::offset) s = _mm256_sub_epi32(s, a8);
                 acc[k][r][c] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(p, _mm256_set1_epi32(2 * r)), _mm256_cvtepi32_ps(s), acc[k][r][c]);
             }
         }

@@ -434,9 +434,7 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.vec_dot[type_slot(T_Q4_1)] = lt_vec_dot<lt_q4_1, dot_maddubs>;
     // 2 x 3 tiles: 12 accumulators (two chains per pair) in the 16 ymm registers; measured best on SmolLM2
     t.mat_dot[type_slot(T_Q4_1)] = lt_tiler<lt_q4_1, dot_maddubs, 2, 3>::run;
-    t.vec_dot[type_slot(T_Q5_0)] = lt_vec_dot<lt_q5_0, dot_maddubs>;
     t.vec_dot[type_slot(T_Q5_1)] = lt_vec_dot<lt_q5_1, dot_maddubs>;
-    t.mat_dot[type_slot(T_Q5_0)] = lt_tiler<lt_q5_0, dot_maddubs, 2, 3>::run;
     t.mat_dot[type_slot(T_Q5_1)] = lt_tiler<lt_q5_1, dot_maddubs, 2, 3>::run;
     t.vec_dot[type_slot(T_IQ4_NL)] = lt_vec_dot<lt_iq4_nl, dot_maddubs>;
     t.vec_dot[type_slot(T_MXFP4)] = lt_vec_dot<lt_mxfp4, dot_maddubs>;
@@ -466,7 +464,7 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.silu_mul = silu_mul_avx2;
     fill_avx2_attention(t);
     fill_avx2_kquant_packed(t);  // packed Q4_K, Q6_K, TQ2_0 (and TQ2_0's vec_dot, kquant_packed.h)
-    fill_avx2_legacy_packed(t);  // packed Q4_0, Q8_0, NF4 with their vec_dot (legacy_packed.cpp)
+    fill_avx2_legacy_packed(t);  // packed Q4_0, Q5_0, Q8_0, NF4 with their vec_dot (legacy_packed.cpp)
 }
 
 }  // namespace ggufpy
