@@ -126,8 +126,9 @@ void fill_generic_vec_dot(kernel_table & t);  // generic/vec_dot.cpp: every vec_
 void fill_avx2(kernel_table & t);
 void fill_avx2_vec_dot(kernel_table & t);      // x86_avx2/vec_dot.cpp
 void fill_avx2_kquant_packed(kernel_table & t);  // x86_avx2/kquant_packed.cpp (packed Q4_K, Q6_K, TQ2_0)
-void fill_avx2_legacy_packed(kernel_table & t);  // x86_avx2/legacy_packed.cpp (packed Q4_0, Q8_0)
+void fill_avx2_legacy_packed(kernel_table & t);  // x86_avx2/legacy_packed.cpp (packed Q4_0, Q5_0, Q8_0, NF4)
 void fill_avx2_attention(kernel_table & t);    // x86_avx2/attention.cpp (attend_tile)
+void fill_avx2_f16(kernel_table & t);          // x86_avx2/f16_tile.cpp (F16 dot + tiles, packed F16)
 void fill_avx512(kernel_table & t);
 void fill_avx512_vec_dot(kernel_table & t);    // x86_avx512/vec_dot.cpp (activation converters)
 void fill_avx512vnni(kernel_table & t);        // x86_avx512vnni/vec_dot.cpp (vpdpbusd)

@@ -430,7 +430,6 @@ void silu_mul_avx2(size_t n, float * y, const float * g, const float * u) {
 
 void fill_avx2_vec_dot(kernel_table & t) {
     t.vec_dot[type_slot(T_F32)] = vec_dot_f32_avx2;
-    t.vec_dot[type_slot(T_F16)] = vec_dot_f16_avx2;
     t.vec_dot[type_slot(T_Q4_1)] = lt_vec_dot<lt_q4_1, dot_maddubs>;
     // 2 x 3 tiles: 12 accumulators (two chains per pair) in the 16 ymm registers; measured best on SmolLM2
     t.mat_dot[type_slot(T_Q4_1)] = lt_tiler<lt_q4_1, dot_maddubs, 2, 3>::run;
@@ -463,6 +462,7 @@ void fill_avx2_vec_dot(kernel_table & t) {
     t.scale_f16 = scale_f16_avx2;
     t.silu_mul = silu_mul_avx2;
     fill_avx2_attention(t);
+    fill_avx2_f16(t);  // F16 matmuls: one chain per pair, packed at load (f16_tile.cpp)
     fill_avx2_kquant_packed(t);  // packed Q4_K, Q6_K, TQ2_0 (and TQ2_0's vec_dot, kquant_packed.h)
     fill_avx2_legacy_packed(t);  // packed Q4_0, Q5_0, Q8_0, NF4 with their vec_dot (legacy_packed.cpp)
 }

@@ -7,11 +7,10 @@
 // beforehand, which is exact) evaluate exactly this, so a token's logits do not depend on the batch it is
 // in.
 //
-// The model reads F16 matrices through the packed form below (kernels.h repack_kernels): groups of 4 rows
-// interleaved chunk by chunk, so that decode (one activation row: 4 chains, one per row of a group) and the
-// prompt tiles (one group x 4 activation rows) read each matrix as one linear stream; act_prep widens each
-// activation row to float32 once per op, where the tiles used to widen their 32 tokens again for every 16
-// weight rows (13% of SmolLM2-135M F16's prompt time).
+// The model reads F16 matrices through the packed form (f16_packed.h: groups of 4 rows interleaved chunk by
+// chunk, one linear stream for decode and for the prompt tiles); act_prep widens each activation row to
+// float32 once per op, where the tiles used to widen their 32 tokens again for every 16 weight rows (13% of
+// SmolLM2-135M F16's prompt time).
 //
 // One chain per pair is what lets a tile hold 16 pairs in registers: the AVX2 kernel's four 8-lane chains
 // (which the flash-attention dots keep, kernel_table::dot_f16) allow only 6 pairs and measured 35% slower.
@@ -19,11 +18,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <vector>
 
 #include "ggufpy/blocks.h"
 #include "ggufpy/kernels.h"
+#include "../f16_packed.h"
 #include "../x86_avx2/tiler.h"
 
 namespace ggufpy {
@@ -77,34 +75,7 @@ void f16_tile(size_t n, const uint16_t * w, size_t row_step, size_t chunk_step, 
         for (int r = 0; r < nr; ++r) out[(size_t)c * os + r] = f16_hsum(acc[r][c]);
 }
 
-// ---- the packed form: groups of 4 rows interleaved chunk by chunk, activations widened by act_prep ------
-// Group g (rows 4g .. 4g + 3), chunk k (elements 16k .. 16k + 15): 4 x 16 halves, row 4g + r's at half
-// 16 r; the last chunk zero past n, rows past n_rows zero. A matrix is then one linear stream whatever the
-// rows read together: the file's rows read four at a time (four chains, decode) or four per tile (prompts)
-// are four streams, which this machine's single core reads ~15% slower (microbenchmark from DRAM, 576-wide
-// rows: 4 streams a quarter of a work item apart 25-27 GB/s, one interleaved stream 31 GB/s).
-constexpr int kF16Group = 4;
-constexpr size_t kF16GroupHalves = 16 * kF16Group;  // per chunk of a group
-
-size_t f16_chunks(size_t n) { return (n + 15) / 16; }
-
-size_t packed_bytes_f16(size_t n_rows, size_t n) {
-    return (n_rows + kF16Group - 1) / kF16Group * f16_chunks(n) * kF16GroupHalves * sizeof(uint16_t);
-}
-
-void repack_f16(const void * src, size_t n_rows, size_t n, void * dst) {
-    const size_t nk = f16_chunks(n);
-    std::memset(dst, 0, packed_bytes_f16(n_rows, n));
-    for (size_t row = 0; row < n_rows; ++row) {
-        const uint16_t * x = (const uint16_t *)src + row * n;
-        uint16_t * g = (uint16_t *)dst + row / kF16Group * nk * kF16GroupHalves + row % kF16Group * 16;
-        for (size_t k = 0; k < nk; ++k)
-            std::memcpy(g + k * kF16GroupHalves, x + 16 * k, (n - 16 * k < 16 ? n - 16 * k : 16) * sizeof(uint16_t));
-    }
-}
-
-size_t prep_bytes_f16(size_t n) { return n * sizeof(float); }
-
+// ---- the packed form (f16_packed.h), activations widened by act_prep -----------------------------------
 void prep_f16(const void * src, void * dst, size_t n) {
     const uint16_t * a = (const uint16_t *)src;
     float * y = (float *)dst;
@@ -113,68 +84,27 @@ void prep_f16(const void * src, void * dst, size_t n) {
     if (i < n) _mm512_mask_storeu_ps(y + i, tail_mask(n - i), load16_masked(a + i, tail_mask(n - i)));
 }
 
-// One packed group (4 rows from g) x C activation rows: f16_tile over the group's interleaved chunks (in the
-// tail chunk the weights are zero past n anyway); C = 1 is the decode kernel (four chains, one stream).
-template <int C>
-void f16_group_cols(int nc, size_t n, const uint16_t * g, const float * af, size_t n16, float * out, size_t os, int nr) {
-    if constexpr (C > 1) {
-        if (nc < C) return f16_group_cols<C - 1>(nc, n, g, af, n16, out, os, nr);
-    }
-    f16_tile<kF16Group, C>(n, g, 16, kF16GroupHalves, af, n16, out, os, nr);
-}
-
-// f16_tile on the file's rows and activation rows already widened to float32, as tiler.h's Tile (a and as
-// in bytes).
+// f16_tile on the file's rows, as tiler.h's Tile (a and as in bytes). 4 x 4: 16 accumulators; 4 x 6 and 6 x 4
+// measured the same (~1 zmm FMA per cycle).
 template <int R, int C>
 struct f16_tile_f32 {
     static void run(size_t n, const uint8_t * w, size_t ws, const uint8_t * a, size_t as, float * out, size_t os) {
-        f16_tile<R, C>(n, (const uint16_t *)w, ws / sizeof(uint16_t), 16, (const float *)a, as / sizeof(float), out, os, R);
+        f16_tile<R, C>(n, (const uint16_t *)w, ws / sizeof(uint16_t), kF16Chunk, (const float *)a, as / sizeof(float), out, os, R);
     }
 };
-using f16_tiles = tiler<f16_tile_f32, 4, 4>;
+constexpr int kCols = 4;  // activation rows per tile
+using f16_tiles = tiler<f16_tile_f32, 4, kCols>;
 
-// mat_dot on F16 activation rows (the model with repacking off): each group of 4 widened once (prep_f16),
-// then every row tile reads it.
-void mat_dot_f16(size_t n, const void * w, size_t ws, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
-    constexpr int cols = 4;
-    const uint8_t * a = (const uint8_t *)va;
-    thread_local std::vector<float> buf;  // grows once per thread
-    if (buf.size() < n * cols) buf.resize(n * cols);
-    for (int c0 = 0; c0 < nc; c0 += cols) {
-        const int cc = nc - c0 < cols ? nc - c0 : cols;
-        for (int c = 0; c < cc; ++c) prep_f16(a + (size_t)(c0 + c) * as, buf.data() + (size_t)c * n, n);
-        f16_tiles::run(n, w, ws, nr, buf.data(), n * sizeof(float), cc, out + (size_t)c0 * os, os);
+// f16_tile on one packed group (f16_packed.h's Tile).
+template <int C>
+struct f16_group_tile {
+    static void run(size_t n, const uint16_t * g, const float * af, size_t n16, float * out, size_t os, int nr) {
+        f16_tile<kF16Group, C>(n, g, kF16Chunk, kF16GroupHalves, af, n16, out, os, nr);
     }
-}
-
-// Tiles of one group x 4 activation rows (16 accumulators; 4 x 6 and 6 x 4 measured the same, ~1 zmm FMA
-// per cycle), 4 activation rows at a time over all the groups (columns outer: ~5% faster prompts than rows
-// outer).
-void packed_dot_f16(size_t n, const void * vw, size_t row0, int nr, const void * va, size_t as, int nc, float * out, size_t os) {
-    constexpr int cols = 4;
-    const size_t gstride = f16_chunks(n) * kF16GroupHalves;
-    const uint16_t * w = (const uint16_t *)vw + row0 / kF16Group * gstride;
-    const size_t n16 = as / sizeof(float);
-    for (int c0 = 0; c0 < nc; c0 += cols) {
-        const float * a = (const float *)((const uint8_t *)va + (size_t)c0 * as);
-        for (int r0 = 0; r0 < nr; r0 += kF16Group)
-            f16_group_cols<cols>(nc - c0, n, w + (size_t)r0 / kF16Group * gstride, a, n16, out + (size_t)c0 * os + r0, os,
-                                 nr - r0 < kF16Group ? nr - r0 : kF16Group);
-    }
-}
+};
 
 }  // namespace
 
-void fill_avx512_f16(kernel_table & t) {
-    t.vec_dot[type_slot(T_F16)] = vec_dot_f16_avx512;
-    t.mat_dot[type_slot(T_F16)] = mat_dot_f16;
-    repack_kernels & rk = t.repack[type_slot(T_F16)];
-    rk.row_group = kF16Group;
-    rk.packed_bytes = packed_bytes_f16;
-    rk.repack = repack_f16;
-    rk.packed_dot = packed_dot_f16;
-    t.act_prep[type_slot(T_F16)] = prep_f16;
-    t.act_prep_bytes[type_slot(T_F16)] = prep_bytes_f16;
-}
+void fill_avx512_f16(kernel_table & t) { set_f16<f16_tiles, f16_group_tile, kCols, prep_f16>(t, vec_dot_f16_avx512); }
 
 }  // namespace ggufpy
