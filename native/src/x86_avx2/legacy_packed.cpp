@@ -45,10 +45,11 @@ constexpr int kPanel = 4;  // groups per panel (the packed form's row_group is k
 inline __m256i ones16() { return _mm256_set1_epi16(1); }
 
 // ---- per-type traits --------------------------------------------------------------------------------
-// chunk(p, m, u, s, j): chunk m's n_vec weight items, each two vectors (Q4_0: u the nibbles; Q8_0: u = |w|,
-// s = w; NF4: u, s the int16 codes of rows 0, 1, 4, 5 and 2, 3, 6, 7), item v pairing with activation
-// dword j[v]; act(q): the activation operand from those 4 bytes; dot(acc, u, s, a) adds one item's
-// products to the pair's K accumulators; isum(acc, Σ a): the block's Σ q_w q_a, one row per int32 lane;
+// chunk(p, d, m, u, s, j): chunk m's n_vec weight items (d: the group's scale region of the block, where
+// Q5_0 keeps its fifth bits), each two vectors (Q4_0, Q5_0: u the codes; Q8_0: u = |w|, s = w; NF4: u, s the
+// int16 codes of rows 0, 1, 4, 5 and 2, 3, 6, 7), item v pairing with activation dword j[v]; act(q): the
+// activation operand from those 4 bytes; dot(acc, u, s, a, v) adds item v's products to the pair's K
+// accumulators; isum(acc, Σ a): the block's Σ q_w q_a, one row per int32 lane;
 // scales(p): the group's 8 float scales. half_isum: vec_dot's scalar view of one block (legacy_packed.h).
 inline __m256i act_bcast4(int32_t q) { return _mm256_set1_epi32(q); }
 inline __m256 scales_f16(const uint8_t * p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
